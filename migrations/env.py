@@ -1,0 +1,13 @@
+"""Alembic's env.py for every service schema; the logic lives in gamedb.runtime.
+
+Each run works on one schema (`-x schema=NAME`) and records its revisions in that schema's own
+version table, alembic.alembic_version_<schema>.
+"""
+
+from alembic import context
+from gamedb.runtime import run_env, schema_version_tables
+
+# The seed's mapping, computed from the services' gamedb.schemas entry points; never edited by hand.
+SCHEMA_VERSION_TABLES: dict[str, str] = schema_version_tables()
+
+run_env(context)

@@ -1,0 +1,12 @@
+"""The inventory service's entry in `gamedb.schemas` (kept import-light: models load on demand)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gamedb import SchemaDeclaration
+
+SCHEMA = SchemaDeclaration(
+    models="game_inventory.models",
+    versions=Path(__file__).with_name("versions"),
+)

@@ -1,0 +1,3 @@
+from gamedb.cli import main
+
+main()

@@ -1,0 +1,48 @@
+"""Alembic `Config` objects narrowed to one schema.
+
+Alembic reads `version_locations` before env.py runs, so narrowing must happen here: a scoped
+command loads only its schema's versions directory, which makes `head` that schema's head and
+puts a new revision file in that service's directory.
+"""
+
+from __future__ import annotations
+
+import os
+from argparse import Namespace
+from collections.abc import Iterable
+from typing import Any
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+from gamedb.discovery import SchemaInfo
+from gamedb.project import Project
+from gamedb.runtime import ATTR_SCHEMA, ATTR_SCHEMAS, ATTR_URL
+
+
+def make_config(
+    project: Project,
+    schemas: dict[str, SchemaInfo],
+    schema: SchemaInfo | None,
+    *,
+    cmd_opts: Namespace | None = None,
+    url: Any = None,
+    **config_kwargs: Any,
+) -> Config:
+    """A Config on the project's alembic.ini that loads `schema`'s revisions only (all if None)."""
+    config = Config(str(project.ini_path), cmd_opts=cmd_opts, **config_kwargs)
+    dirs: Iterable[SchemaInfo] = [schema] if schema is not None else schemas.values()
+    config.set_main_option("path_separator", "os")
+    config.set_main_option(
+        "version_locations", os.pathsep.join(str(s.versions_dir).replace("%", "%%") for s in dirs)
+    )
+    config.attributes[ATTR_SCHEMAS] = schemas
+    config.attributes[ATTR_SCHEMA] = schema
+    if url is not None:
+        config.attributes[ATTR_URL] = url
+    return config
+
+
+def script_directory(config: Config) -> ScriptDirectory:
+    """The revision files the config points at."""
+    return ScriptDirectory.from_config(config)

@@ -1,0 +1,246 @@
+"""`gamedb`: every Alembic command scoped to one schema, plus whole-database commands.
+
+This module parses and dispatches; the work is done by the library modules it calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from argparse import Namespace
+from collections.abc import Callable, Sequence
+
+from alembic.config import CommandLine
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
+from sqlalchemy.exc import DBAPIError
+
+from gamedb import embedded
+from gamedb.alembic_config import make_config, script_directory
+from gamedb.database import URL_ENV, db_error_line, libpq_url, resolve_url
+from gamedb.discovery import SchemaInfo, discover_schemas, get_schema
+from gamedb.errors import CommandFailed, GamedbError, MigrationFailed, MissingSchemaArgument
+from gamedb.fleet import schema_status, upgrade_all
+from gamedb.project import Project, find_project
+from gamedb.runtime import ATTR_INIT_REVISION, init_revision_body
+
+# Alembic commands that only read revision files: without a schema they cover every service.
+UNSCOPED_COMMANDS = frozenset({"init", "list_templates", "heads", "history", "branches", "show"})
+
+Handler = Callable[[Namespace, Project, dict[str, SchemaInfo]], int]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point."""
+    sys.exit(run(sys.argv[1:] if argv is None else argv))
+
+
+def run(argv: Sequence[str]) -> int:
+    """Run one command line; return its exit code. User errors are one line on stderr."""
+    args = hoist_x_options(list(argv))
+    debug = "--debug" in args
+    try:
+        return dispatch(args)
+    except GamedbError as exc:
+        if debug:
+            raise
+        print(f"gamedb: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("gamedb: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `gamedb ... --sql | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return 0
+
+
+def hoist_x_options(argv: list[str]) -> list[str]:
+    """Move every `-x VALUE` to the front, so `-x` may follow the subcommand as the seed writes it."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        if arg == "-x" and i + 1 < len(argv):
+            hoisted += ["-x", argv[i + 1]]
+            i += 2
+            continue
+        if arg.startswith("-x") and len(arg) > 2:
+            hoisted += ["-x", arg[2:]]
+        else:
+            rest.append(arg)
+        i += 1
+    return hoisted + rest
+
+
+def build_parser() -> CommandLine:
+    """Alembic's own parser (every command and option) plus gamedb's commands."""
+    cli = CommandLine(prog="gamedb")
+    cli.parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = cli.subparsers
+
+    schemas = sub.add_parser("schemas", help="List the schemas the installed services declare.")
+    schemas.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+    schemas.set_defaults(gamedb_cmd=cmd_schemas)
+
+    status = sub.add_parser("status", help="Every schema's current revision and head.")
+    status.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+    status.set_defaults(gamedb_cmd=cmd_status)
+
+    upgrade = sub.add_parser("upgrade-all", help="Upgrade every schema to its head, in depends_on order.")
+    upgrade.add_argument("--sql", action="store_true", help="print the SQL instead of running it")
+    upgrade.set_defaults(gamedb_cmd=cmd_upgrade_all)
+
+    server = sub.add_parser("server", help="The embedded PostgreSQL (used when GAMEDB_URL is unset).")
+    server.add_argument("action", choices=["url", "stop"], help="url: how to connect; stop: stop it")
+    server.set_defaults(gamedb_cmd=cmd_server)
+    return cli
+
+
+def dispatch(argv: list[str]) -> int:
+    options = build_parser().parser.parse_args(argv)
+    if not hasattr(options, "cmd") and not hasattr(options, "gamedb_cmd"):
+        print("gamedb: error: no command given (try gamedb --help)", file=sys.stderr)
+        return 2
+    project = find_project(ini=options.config[0] if options.config else None)
+    schemas = discover_schemas()
+    if hasattr(options, "gamedb_cmd"):
+        handler: Handler = options.gamedb_cmd
+        return handler(options, project, schemas)
+    return run_alembic_command(options, project, schemas)
+
+
+def schema_from_x(x_args: list[str] | None) -> str | None:
+    """The value of `-x schema=NAME`, if given (once)."""
+    values = [a.split("=", 1)[1] for a in x_args or [] if a.split("=", 1)[0].strip() == "schema" and "=" in a]
+    if len(values) > 1:
+        raise MissingSchemaArgument(f"-x schema given {len(values)} times: {', '.join(values)}")
+    return values[0].strip() if values else None
+
+
+def run_alembic_command(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    fn, positional, kwarg = options.cmd
+    name = fn.__name__
+    schema_name = schema_from_x(options.x)
+    branch_label = getattr(options, "branch_label", None)
+    if schema_name is None and name == "revision" and branch_label in schemas:
+        schema_name = branch_label  # the seed's `revision --branch-label chat`: the label is the schema
+    schema: SchemaInfo | None = None
+    if schema_name is not None:
+        schema = get_schema(schema_name, schemas)
+    elif name not in UNSCOPED_COMMANDS:
+        raise MissingSchemaArgument(
+            f"`gamedb {name}` works on one schema: add -x schema=NAME "
+            f"(known schemas: {', '.join(schemas) or 'none installed'})"
+        )
+    config = make_config(project, schemas, schema, cmd_opts=options)
+    kwargs = {k: getattr(options, k, None) for k in kwarg}
+    if name == "revision" and schema is not None and not script_directory(config).get_heads():
+        if kwargs.get("branch_label") not in (None, schema.name):
+            raise CommandFailed(
+                f"the first revision of schema {schema.name!r} carries branch label {schema.name!r}, "
+                f"not {kwargs['branch_label']!r}"
+            )
+        kwargs["branch_label"] = schema.name
+        config.attributes[ATTR_INIT_REVISION] = init_revision_body(schema)
+    try:
+        fn(config, *[getattr(options, k, None) for k in positional], **kwargs)
+    except (CommandError, RevisionError) as exc:
+        raise CommandFailed(_one_line(str(exc))) from None
+    except DBAPIError as exc:
+        where = f"schema {schema.name!r}: " if schema else ""
+        raise MigrationFailed(f"{where}{db_error_line(exc)}") from None
+    return 0
+
+
+def cmd_schemas(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    rows = [
+        {
+            "name": s.name,
+            "distribution": s.distribution,
+            "version_table": f"{s.version_table_schema}.{s.version_table}",
+            "versions_dir": str(s.versions_dir),
+            "depends_on": list(s.depends_on),
+        }
+        for s in schemas.values()
+    ]
+    if options.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print_table(
+        ["schema", "distribution", "version table", "depends on", "versions dir"],
+        [[r["name"], r["distribution"], r["version_table"], ",".join(r["depends_on"]) or "-",
+          _relative(r["versions_dir"], project)] for r in rows],
+    )
+    return 0
+
+
+def cmd_status(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    rows = schema_status(project, schemas, resolve_url(project))
+    if options.json:
+        print(json.dumps([r.as_json() for r in rows], indent=2))
+        return 0
+    print_table(
+        ["schema", "version table", "current", "head", "state"],
+        [[r.schema, f"alembic.{r.version_table}", ",".join(r.current) or "-", ",".join(r.heads) or "-", r.state]
+         for r in rows],
+    )
+    return 0
+
+
+def cmd_upgrade_all(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    url = None if options.sql else resolve_url(project)
+    report = upgrade_all(project, schemas, url, sql=options.sql)
+    if options.sql:
+        return 0 if report.ok else _report_failure(report)
+    for schema, before, after in report.upgraded:
+        print(f"upgraded {schema}: {before} -> {after}")
+    if report.ok:
+        print(f"{len(schemas)} schemas at head" + ("" if report.upgraded else " (nothing to do)"))
+        return 0
+    return _report_failure(report)
+
+
+def _report_failure(report) -> int:  # noqa: ANN001 - UpgradeReport
+    schema, stayed_at, reason = report.failed
+    print(f"FAILED {schema} (left at {stayed_at}): {reason}", file=sys.stderr)
+    if report.not_attempted:
+        print(f"not attempted: {', '.join(report.not_attempted)}", file=sys.stderr)
+    return 1
+
+
+def cmd_server(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    if options.action == "stop":
+        if os.environ.get(URL_ENV):
+            print(f"{URL_ENV} is set: there is no embedded server to stop", file=sys.stderr)
+            return 1
+        stopped = embedded.stop_server(project.data_dir)
+        print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+        return 0
+    url = resolve_url(project)
+    source = URL_ENV if os.environ.get(URL_ENV) else f"embedded PostgreSQL, data in {_relative(str(project.data_dir), project)}"
+    print(f"database: {source}")
+    print(f"connect:  psql '{libpq_url(url)}'")
+    return 0
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    """A plain aligned table on stdout."""
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
+    for line in [headers, *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)).rstrip())
+
+
+def _relative(path: str, project: Project) -> str:
+    try:
+        return os.path.relpath(path, project.root) if path.startswith(str(project.root)) else path
+    except ValueError:
+        return path
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())

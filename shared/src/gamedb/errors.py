@@ -1,0 +1,49 @@
+"""Every error gamedb raises on purpose. The CLI prints each as one line and exits non-zero."""
+
+from __future__ import annotations
+
+
+class GamedbError(Exception):
+    """Base of every error caused by input, configuration or the database, never by a bug."""
+
+    exit_code = 2
+
+
+class InvalidSchemaName(GamedbError):
+    """A schema name breaks the naming rules (pattern, length, reserved)."""
+
+
+class DiscoveryError(GamedbError):
+    """A service's entry point in `gamedb.schemas` is broken; the message names the distribution."""
+
+
+class UnknownSchema(GamedbError):
+    """A command named a schema that no installed service declares."""
+
+
+class MissingSchemaArgument(GamedbError):
+    """A command that works on one schema was given no `-x schema=NAME`."""
+
+
+class ProjectNotFound(GamedbError):
+    """No alembic.ini was found in the working directory or above it."""
+
+
+class DatabaseUnavailable(GamedbError):
+    """The server could not be reached or refused the login."""
+
+
+class MigrationFailed(GamedbError):
+    """A migration raised inside the database; its transaction was rolled back."""
+
+    exit_code = 1
+
+
+class CommandFailed(GamedbError):
+    """An Alembic command refused (unknown revision, drift found by `check`, ...)."""
+
+    exit_code = 1
+
+
+class EmbeddedServerError(GamedbError):
+    """The embedded PostgreSQL could not be installed or started."""

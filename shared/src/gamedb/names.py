@@ -1,0 +1,36 @@
+"""The naming rules for schemas, kept in one place.
+
+A schema name must survive as a role-name prefix: `<s>_owner` and `<s>_rw` must stay distinct
+after PostgreSQL's 63-byte truncation, hence the 40-character cap.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
+
+from gamedb.errors import InvalidSchemaName
+
+SCHEMA_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
+RESERVED_SCHEMA_NAMES = frozenset({"public", "information_schema", "alembic", "migrator"})
+VERSION_TABLE_SCHEMA = "alembic"
+
+
+def validate_schema_name(name: str) -> str:
+    """Return `name` if it may be a service schema, else raise InvalidSchemaName saying why."""
+    if not isinstance(name, str) or not SCHEMA_NAME_PATTERN.fullmatch(name):
+        raise InvalidSchemaName(
+            f"invalid schema name {name!r}: must match ^[a-z][a-z0-9_]{{0,39}}$ "
+            "(lowercase letter first, then lowercase letters, digits or _; 40 characters at most)"
+        )
+    if name in RESERVED_SCHEMA_NAMES or name.startswith("pg_"):
+        raise InvalidSchemaName(f"invalid schema name {name!r}: reserved by PostgreSQL or gamedb")
+    if name in RESERVED_WORDS:
+        raise InvalidSchemaName(f"invalid schema name {name!r}: an SQL reserved word")
+    return name
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier as PostgreSQL's quote_ident/format('%I') would, always."""
+    return '"' + name.replace('"', '""') + '"'
