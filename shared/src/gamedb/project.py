@@ -38,6 +38,4 @@ def find_project(start: Path | None = None, ini: str | None = None) -> Project:
     for candidate in (here, *here.parents):
         if (candidate / INI_NAME).is_file():
             return Project(candidate)
-    raise ProjectNotFound(
-        f"no {INI_NAME} in {here} or above it: run gamedb from inside the monorepo (or pass -c)"
-    )
+    raise ProjectNotFound(f"no {INI_NAME} in {here} or above it: run gamedb from inside the monorepo (or pass -c)")

@@ -57,7 +57,9 @@ def run_env(context: EnvironmentContext) -> None:
     try:
         if config.config_file_name and not config.attributes.get(ATTR_LOGGING_DONE):
             fileConfig(config.config_file_name, disable_existing_loggers=False)
+            logging.getLogger("alembic.runtime.migration").addFilter(_quiet_preamble)
         schema = target_schema(context)
+        _ = schema.metadata  # import and check the models before anything touches the database
         if context.is_offline_mode():
             _run_offline(context, schema)
         else:
@@ -68,6 +70,11 @@ def run_env(context: EnvironmentContext) -> None:
         raise CommandError(str(exc)) from None  # plain `alembic` prints these as one FAILED line
 
 
+def _quiet_preamble(record: logging.LogRecord) -> bool:
+    """Drop Alembic's two lines of preamble on every run ("Context impl ...", "Will assume ...")."""
+    return not record.getMessage().startswith(("Context impl", "Will assume"))
+
+
 def target_schema(context: EnvironmentContext) -> SchemaInfo:
     """The schema this run works on: handed over by the CLI, or `-x schema=NAME`."""
     attrs = context.config.attributes
@@ -76,9 +83,7 @@ def target_schema(context: EnvironmentContext) -> SchemaInfo:
     schemas = attrs.get(ATTR_SCHEMAS) or discover_schemas()
     name = context.get_x_argument(as_dictionary=True).get("schema")
     if not name:
-        raise MissingSchemaArgument(
-            f"missing -x schema=NAME (known schemas: {', '.join(schemas) or 'none installed'})"
-        )
+        raise MissingSchemaArgument(f"missing -x schema=NAME (known schemas: {', '.join(schemas) or 'none installed'})")
     return get_schema(name, schemas)
 
 

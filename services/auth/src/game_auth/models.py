@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from gamedb import NAMING_CONVENTION
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, MetaData, String, Text, false, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from gamedb import NAMING_CONVENTION
 
 metadata = MetaData(schema="auth", naming_convention=NAMING_CONVENTION)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from gamedb import NAMING_CONVENTION
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -25,6 +24,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from gamedb import NAMING_CONVENTION
 
 metadata = MetaData(schema="inventory", naming_convention=NAMING_CONVENTION)
 

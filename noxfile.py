@@ -1,0 +1,96 @@
+"""Sessions: `nox -s demo` (the main job), `nox -s tests`, `nox -s lint`, and per schema
+`nox -s "upgrade(schema='auth')"` / `nox -s "check(schema='auth')"`.
+
+The per-schema sessions come from the services' `gamedb.schemas` entry points, read from each
+`services/*/pyproject.toml`, so a new service gets its sessions without an edit here. Every session
+shares one workspace virtualenv (.nox/workspace: gamedb and every service, editable) instead of one
+per session: a hundred schemas must not mean two hundred virtualenvs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import tomllib
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+WORKSPACE = ROOT / ".nox" / "workspace"
+TOOLS = ["pytest", "ruff", "squawk-cli"]
+
+nox.options.sessions = ["lint", "tests"]
+
+
+def service_dirs() -> list[Path]:
+    return sorted(p.parent for p in ROOT.glob("services/*/pyproject.toml"))
+
+
+def declared_schemas() -> list[str]:
+    """Schema names from every service's [project.entry-points."gamedb.schemas"]."""
+    names: list[str] = []
+    for service in service_dirs():
+        project = tomllib.loads((service / "pyproject.toml").read_text())["project"]
+        names += project.get("entry-points", {}).get("gamedb.schemas", {}).keys()
+    return sorted(names)
+
+
+def workspace(session: nox.Session) -> Path:
+    """Create or refresh the shared virtualenv; return its bin directory."""
+    bin_dir = WORKSPACE / ("Scripts" if sys.platform == "win32" else "bin")
+    manifests = [ROOT / "shared" / "pyproject.toml", *(d / "pyproject.toml" for d in service_dirs())]
+    digest = hashlib.sha256(b"".join(p.read_bytes() + str(p).encode() for p in manifests)).hexdigest()
+    stamp = WORKSPACE / ".installed"
+    if stamp.exists() and stamp.read_text() == digest:
+        return bin_dir
+    if not bin_dir.exists():
+        session.run(sys.executable, "-m", "venv", str(WORKSPACE), external=True)
+    editable = ["-e", f"{ROOT / 'shared'}[embedded]"]
+    for service in service_dirs():
+        editable += ["-e", str(service)]
+    session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
+    session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", *editable, *TOOLS, external=True)
+    stamp.write_text(digest)
+    return bin_dir
+
+
+@nox.session(venv_backend="none")
+def demo(session: nox.Session) -> None:
+    """Bring database `game` to the head of every schema and show where it stands."""
+    gamedb = str(workspace(session) / "gamedb")
+    session.run(gamedb, "upgrade-all", external=True)
+    session.run(gamedb, "status", external=True)
+    session.run(gamedb, "server", "url", external=True)
+
+
+@nox.session(venv_backend="none")
+def tests(session: nox.Session) -> None:
+    """The test suite, on the embedded PostgreSQL (or GAMEDB_TEST_URL)."""
+    bin_dir = workspace(session)
+    session.run(str(bin_dir / "python"), "-m", "pytest", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none")
+def lint(session: nox.Session) -> None:
+    """ruff over the whole monorepo."""
+    ruff = str(workspace(session) / "ruff")
+    session.run(ruff, "check", ".", external=True)
+    session.run(ruff, "format", "--check", "shared", "tests", "noxfile.py", external=True)
+
+
+@nox.session(venv_backend="none")
+@nox.parametrize("schema", declared_schemas())
+def upgrade(session: nox.Session, schema: str) -> None:
+    """Upgrade one schema to its head."""
+    gamedb = str(workspace(session) / "gamedb")
+    session.run(gamedb, "-x", f"schema={schema}", "upgrade", "head", external=True)
+
+
+@nox.session(venv_backend="none")
+@nox.parametrize("schema", declared_schemas())
+def check(session: nox.Session, schema: str) -> None:
+    """Upgrade one schema, then fail if its models differ from the database (autogenerate check)."""
+    gamedb = str(workspace(session) / "gamedb")
+    session.run(gamedb, "-x", f"schema={schema}", "upgrade", "head", external=True)
+    session.run(gamedb, "-x", f"schema={schema}", "check", external=True)

@@ -1,0 +1,121 @@
+"""The files of a new service, written from one template so every service looks alike.
+
+`write_service` lays out `services/<name>/` (pyproject with the gamedb.schemas entry point,
+package, models, empty versions directory). `register_in_place` makes such a service
+discoverable without pip by writing its dist-info next to its package: the benchmark and the
+tests use it to create many services quickly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from gamedb.names import validate_schema_name
+
+PYPROJECT = """\
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "game-{name}"
+version = "0.1.0"
+description = "The {name} service's PostgreSQL schema: models and Alembic revisions"
+requires-python = ">=3.11"
+dependencies = ["gamedb"]
+
+[project.entry-points."gamedb.schemas"]
+{name} = "game_{name}.schema:SCHEMA"
+
+[tool.hatch.build.targets.wheel]
+packages = ["src/game_{name}"]
+"""
+
+SCHEMA_MODULE = '''\
+"""The {name} service's entry in `gamedb.schemas` (kept import-light: models load on demand)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gamedb import SchemaDeclaration
+
+SCHEMA = SchemaDeclaration(
+    models="game_{name}.models",
+    versions=Path(__file__).with_name("versions"),
+)
+'''
+
+MODELS_MODULE = '''\
+"""The {name} service's tables, all in schema `{name}`."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+from gamedb import NAMING_CONVENTION
+
+metadata = MetaData(schema="{name}", naming_convention=NAMING_CONVENTION)
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+'''
+
+
+@dataclass(frozen=True)
+class ServiceLayout:
+    """Where a service's parts live."""
+
+    name: str
+    root: Path
+
+    @property
+    def distribution(self) -> str:
+        return f"game-{self.name}"
+
+    @property
+    def src_dir(self) -> Path:
+        return self.root / "src"
+
+    @property
+    def package_dir(self) -> Path:
+        return self.src_dir / f"game_{self.name}"
+
+    @property
+    def versions_dir(self) -> Path:
+        return self.package_dir / "versions"
+
+    @property
+    def models_file(self) -> Path:
+        return self.package_dir / "models.py"
+
+
+def write_service(services_dir: Path, name: str) -> ServiceLayout:
+    """Write `services_dir/<name>/` for schema `name`; refuses an invalid name or an existing folder."""
+    validate_schema_name(name)
+    layout = ServiceLayout(name, services_dir / name)
+    if layout.root.exists():
+        raise FileExistsError(f"{layout.root} already exists")
+    layout.versions_dir.mkdir(parents=True)
+    (layout.root / "pyproject.toml").write_text(PYPROJECT.format(name=name))
+    (layout.package_dir / "__init__.py").write_text(f'"""The {name} service\'s database schema."""\n')
+    (layout.package_dir / "schema.py").write_text(SCHEMA_MODULE.format(name=name))
+    layout.models_file.write_text(MODELS_MODULE.format(name=name))
+    return layout
+
+
+def register_in_place(layout: ServiceLayout, entry_point: str | None = None) -> Path:
+    """Make the service discoverable when `layout.src_dir` is on sys.path, without installing it.
+
+    `entry_point` overrides the line written to entry_points.txt (the tests use it to declare
+    broken services). Returns the directory to put on sys.path.
+    """
+    dist_info = layout.src_dir / f"game_{layout.name}-0.1.0.dist-info"
+    dist_info.mkdir(parents=True, exist_ok=True)
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {layout.distribution}\nVersion: 0.1.0\n")
+    line = entry_point or f"{layout.name} = game_{layout.name}.schema:SCHEMA"
+    (dist_info / "entry_points.txt").write_text(f"[gamedb.schemas]\n{line}\n")
+    return layout.src_dir
