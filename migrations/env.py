@@ -9,6 +9,6 @@ from alembic import context
 from gamedb.runtime import run_env, schema_version_tables
 
 # The seed's mapping, computed from the services' gamedb.schemas entry points; never edited by hand.
-SCHEMA_VERSION_TABLES: dict[str, str] = schema_version_tables()
+SCHEMA_VERSION_TABLES: dict[str, str] = schema_version_tables(context.config)
 
 run_env(context)

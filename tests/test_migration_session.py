@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from gamedb.discovery import discover_schemas
-from gamedb.runtime import LOCK_CLASS_ID, prepare_migration_session
+from gamedb.migration_session import LOCK_CLASS_ID, prepare_migration_session
 
 AUTH = discover_schemas()["auth"]
 

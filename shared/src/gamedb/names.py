@@ -34,3 +34,8 @@ def validate_schema_name(name: str) -> str:
 def quote_ident(name: str) -> str:
     """Quote an identifier as PostgreSQL's quote_ident/format('%I') would, always."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """Quote a string literal as PostgreSQL's quote_literal would (for offline SQL output only)."""
+    return "'" + value.replace("'", "''") + "'"

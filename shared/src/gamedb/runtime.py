@@ -10,21 +10,25 @@ same plan as one script wrapped in a single transaction.
 from __future__ import annotations
 
 import logging
-import os
-import time
 from collections.abc import Callable
 from logging.config import fileConfig
 from pathlib import Path
 from typing import Any
 
+from alembic.config import Config
 from alembic.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.util import CommandError
-from sqlalchemy import Connection, text
 
 from gamedb.database import connect, migration_engine, resolve_url
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema
 from gamedb.errors import GamedbError, MissingSchemaArgument
+from gamedb.migration_session import (
+    OFFLINE_EPILOGUE,
+    offline_prelude,
+    prepare_migration_session,
+    release_schema_lock,
+)
 from gamedb.names import VERSION_TABLE_SCHEMA, quote_ident
 from gamedb.project import Project
 
@@ -34,20 +38,17 @@ log = logging.getLogger("gamedb.runtime")
 ATTR_SCHEMAS = "gamedb.schemas"
 ATTR_SCHEMA = "gamedb.schema"
 ATTR_URL = "gamedb.url"
+ATTR_ENGINE = "gamedb.engine"
+ATTR_OFFLINE_PLAN = "gamedb.offline_plan"
 ATTR_LOGGING_DONE = "gamedb.logging_configured"
 ATTR_INIT_REVISION = "gamedb.init_revision"
 
-# Advisory-lock key space: (class id, hashtext(schema)); the class id spells "gdb1".
-LOCK_CLASS_ID = 0x67646231
-LOCK_POLL_SECONDS = 0.5
-LOCK_WAIT_SECONDS = float(os.environ.get("GAMEDB_LOCK_WAIT", "600"))
-LOCK_TIMEOUT = os.environ.get("GAMEDB_LOCK_TIMEOUT", "2s")
-MIGRATION_STATEMENT_TIMEOUT = os.environ.get("GAMEDB_MIGRATION_STATEMENT_TIMEOUT", "30min")
 
 
-def schema_version_tables() -> dict[str, str]:
+def schema_version_tables(config: Config | None = None) -> dict[str, str]:
     """The seed's SCHEMA_VERSION_TABLES, computed from discovery: {"auth": "alembic_version_auth", ...}."""
-    return {name: info.version_table for name, info in discover_schemas().items()}
+    schemas = (config.attributes.get(ATTR_SCHEMAS) if config is not None else None) or discover_schemas()
+    return {name: info.version_table for name, info in schemas.items()}
 
 
 def run_env(context: EnvironmentContext) -> None:
@@ -113,25 +114,34 @@ def _configure_options(context: EnvironmentContext, schema: SchemaInfo) -> dict[
 
 
 def _run_offline(context: EnvironmentContext, schema: SchemaInfo) -> None:
+    in_plan = bool(context.config.attributes.get(ATTR_OFFLINE_PLAN))
     context.configure(
         dialect_name="postgresql",
         literal_binds=True,
         transaction_per_migration=False,  # the reviewed script is one all-or-nothing transaction
+        # inside upgrade-all's plan the whole file is one transaction (psql -1): no BEGIN/COMMIT per schema
+        transactional_ddl=not in_plan,
         **_configure_options(context, schema),
     )
     with context.begin_transaction():
-        # Alembic emits the version table's CREATE before the first revision; its schema must exist.
-        context.execute("CREATE SCHEMA IF NOT EXISTS " + quote_ident(VERSION_TABLE_SCHEMA))
+        # the prelude creates schema alembic: Alembic emits the version table's CREATE before any revision
+        for statement in offline_prelude(schema):
+            context.execute(statement)
         context.run_migrations()
+        for statement in OFFLINE_EPILOGUE:
+            context.execute(statement)
 
 
 def _run_online(context: EnvironmentContext, schema: SchemaInfo) -> None:
     attrs = context.config.attributes
-    url = attrs.get(ATTR_URL)
-    if url is None:
-        ini = context.config.config_file_name
-        url = resolve_url(Project(Path(ini).resolve().parent if ini else Path.cwd()))
-    engine = migration_engine(url)
+    engine = attrs.get(ATTR_ENGINE)
+    owns_engine = engine is None
+    if engine is None:
+        url = attrs.get(ATTR_URL)
+        if url is None:
+            ini = context.config.config_file_name
+            url = resolve_url(Project(Path(ini).resolve().parent if ini else Path.cwd()))
+        engine = migration_engine(url)
     try:
         with connect(engine) as connection:
             prepare_migration_session(connection, schema)
@@ -144,86 +154,10 @@ def _run_online(context: EnvironmentContext, schema: SchemaInfo) -> None:
                 with context.begin_transaction():
                     context.run_migrations()
             finally:
-                if connection.in_transaction():
-                    connection.rollback()
-                connection.execute(
-                    text("SELECT pg_advisory_unlock(:cls, hashtext(:schema))"),
-                    {"cls": LOCK_CLASS_ID, "schema": schema.name},
-                )
-                connection.commit()
+                release_schema_lock(connection, schema)
     finally:
-        engine.dispose()
-
-
-def prepare_migration_session(connection: Connection, schema: SchemaInfo) -> None:
-    """Session prelude of a migration connection; ends with COMMIT so Alembic owns the transactions.
-
-    Takes the schema's advisory lock by polling pg_try_advisory_lock outside any transaction (a
-    blocking pg_advisory_lock deadlocks with CREATE INDEX CONCURRENTLY), sets timeouts, creates the
-    `alembic` schema if missing and, when the schema's owner role exists, SET ROLE to it.
-    """
-    bind = {"schema": schema.name, "cls": LOCK_CLASS_ID}
-    connection.execute(text("SELECT set_config('application_name', 'gamedb:' || :schema, false)"), bind)
-    connection.commit()
-    _acquire_schema_lock(connection, schema)
-    connection.execute(
-        text(
-            "SELECT set_config('lock_timeout', :lock_timeout, false),"
-            " set_config('statement_timeout', :statement_timeout, false)"
-        ),
-        {"lock_timeout": LOCK_TIMEOUT, "statement_timeout": MIGRATION_STATEMENT_TIMEOUT},
-    )
-    _ensure_version_table_schema(connection)
-    owner = connection.execute(
-        text(
-            "SELECT rolname FROM pg_roles WHERE rolname = :owner"
-            " AND rolname <> current_user AND pg_has_role(current_user, oid, 'MEMBER')"
-        ),
-        {"owner": schema.owner_role},
-    ).scalar()
-    if owner is not None:
-        connection.execute(text("SELECT set_config('role', :owner, false)"), {"owner": owner})
-    connection.commit()  # see the module docstring: an open transaction here loses the whole run
-
-
-def _acquire_schema_lock(connection: Connection, schema: SchemaInfo) -> None:
-    bind = {"schema": schema.name, "cls": LOCK_CLASS_ID}
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    announced = False
-    while True:
-        got = connection.execute(text("SELECT pg_try_advisory_lock(:cls, hashtext(:schema))"), bind).scalar()
-        connection.commit()  # never wait inside a transaction
-        if got:
-            return
-        if not announced:
-            log.info("schema %s is being migrated by another session; waiting for its lock", schema.name)
-            announced = True
-        if time.monotonic() > deadline:
-            raise GamedbError(
-                f"schema {schema.name!r}: another migration held its lock for over {LOCK_WAIT_SECONDS:.0f}s"
-            )
-        time.sleep(LOCK_POLL_SECONDS)
-
-
-def _ensure_version_table_schema(connection: Connection) -> None:
-    # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists:
-    # look first, so a least-privilege migrator never needs that right.
-    exists = connection.execute(
-        text("SELECT 1 FROM pg_namespace WHERE nspname = :name"), {"name": VERSION_TABLE_SCHEMA}
-    ).scalar()
-    connection.commit()
-    if exists:
-        return
-    try:
-        connection.execute(text("CREATE SCHEMA IF NOT EXISTS " + quote_ident(VERSION_TABLE_SCHEMA)))
-        connection.commit()
-    except Exception:
-        connection.rollback()
-        if not connection.execute(
-            text("SELECT 1 FROM pg_namespace WHERE nspname = :name"), {"name": VERSION_TABLE_SCHEMA}
-        ).scalar():
-            raise
-        connection.commit()
+        if owns_engine:
+            engine.dispose()
 
 
 def _loads_foreign_revisions(context: EnvironmentContext, schema: SchemaInfo) -> bool:

@@ -1,0 +1,149 @@
+"""How a migration connection is prepared: one run per schema at a time, bounded waits, the owner's role.
+
+Online, the prelude runs on a dedicated connection and ends with COMMIT (an open transaction before
+Alembic's `configure()` would make it keep nothing). Offline, the same intent is written as SQL for
+the transaction the script runs in.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
+
+from gamedb.discovery import SchemaInfo
+from gamedb.errors import GamedbError
+from gamedb.names import VERSION_TABLE_SCHEMA, quote_ident, quote_literal
+
+log = logging.getLogger("gamedb.migration_session")
+
+# Advisory-lock key space: (class id, hashtext(schema)); the class id spells "gdb1".
+LOCK_CLASS_ID = 0x67646231
+LOCK_POLL_SECONDS = 0.2
+
+
+def lock_timeout() -> str:
+    """How long a DDL statement may wait for a table lock (below the apps' statement_timeout)."""
+    return os.environ.get("GAMEDB_LOCK_TIMEOUT", "2s")
+
+
+def statement_timeout() -> str:
+    """The longest single statement of a migration."""
+    return os.environ.get("GAMEDB_MIGRATION_STATEMENT_TIMEOUT", "30min")
+
+
+def lock_wait_seconds() -> float:
+    """How long a run waits for another run of the same schema to finish."""
+    return float(os.environ.get("GAMEDB_LOCK_WAIT", "600"))
+
+
+def prepare_migration_session(connection: Connection, schema: SchemaInfo) -> None:
+    """Session prelude of a migration connection; ends with COMMIT so Alembic owns the transactions.
+
+    Takes the schema's advisory lock by polling pg_try_advisory_lock outside any transaction (a
+    blocking pg_advisory_lock deadlocks with CREATE INDEX CONCURRENTLY), sets timeouts, makes the
+    server abandon the run if this client dies, creates the `alembic` schema if missing and, when
+    the schema's owner role exists and the login may use it, SET ROLE to it.
+    """
+    connection.execute(
+        text(
+            "SELECT set_config('application_name', 'gamedb:' || :schema, false),"
+            " set_config('lock_timeout', :lock_timeout, false),"
+            " set_config('statement_timeout', :statement_timeout, false)"
+        ),
+        {"schema": schema.name, "lock_timeout": lock_timeout(), "statement_timeout": statement_timeout()},
+    )
+    # PostgreSQL 14+: a backend whose client was killed stops at the next check instead of running
+    # the rest of a long statement while holding the schema's lock.
+    connection.execute(
+        text(
+            "SELECT set_config('client_connection_check_interval', '1s', false)"
+            " WHERE current_setting('server_version_num')::int >= 140000"
+        )
+    )
+    connection.commit()
+    acquire_schema_lock(connection, schema)
+    _ensure_version_table_schema(connection)
+    owner = connection.execute(
+        text(
+            "SELECT rolname FROM pg_roles WHERE rolname = :owner"
+            " AND rolname <> current_user AND pg_has_role(current_user, oid, 'MEMBER')"
+        ),
+        {"owner": schema.owner_role},
+    ).scalar()
+    if owner is not None:
+        connection.execute(text("SELECT set_config('role', :owner, false)"), {"owner": owner})
+    connection.commit()  # see the module docstring: an open transaction here loses the whole run
+
+
+def acquire_schema_lock(connection: Connection, schema: SchemaInfo) -> None:
+    """Hold the schema's session-level advisory lock, polling outside any transaction."""
+    bind = {"schema": schema.name, "cls": LOCK_CLASS_ID}
+    deadline = time.monotonic() + lock_wait_seconds()
+    announced = False
+    while True:
+        got = connection.execute(text("SELECT pg_try_advisory_lock(:cls, hashtext(:schema))"), bind).scalar()
+        connection.commit()  # never wait inside a transaction
+        if got:
+            return
+        if not announced:
+            log.info("schema %s is being migrated by another session; waiting for it", schema.name)
+            announced = True
+        if time.monotonic() > deadline:
+            raise GamedbError(
+                f"schema {schema.name!r}: another migration held its lock for over {lock_wait_seconds():.0f}s"
+            )
+        time.sleep(LOCK_POLL_SECONDS)
+
+
+def release_schema_lock(connection: Connection, schema: SchemaInfo) -> None:
+    """Release the lock (best effort: a dead connection has released it already)."""
+    try:
+        if connection.in_transaction():
+            connection.rollback()
+        connection.execute(
+            text("SELECT pg_advisory_unlock(:cls, hashtext(:schema))"), {"cls": LOCK_CLASS_ID, "schema": schema.name}
+        )
+        connection.commit()
+    except DBAPIError:
+        log.debug("could not release the lock of %s; the session is gone", schema.name)
+
+
+def _ensure_version_table_schema(connection: Connection) -> None:
+    # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists:
+    # look first, so a least-privilege migrator never needs that right.
+    find = text("SELECT 1 FROM pg_namespace WHERE nspname = :name")
+    exists = connection.execute(find, {"name": VERSION_TABLE_SCHEMA}).scalar()
+    connection.commit()
+    if exists:
+        return
+    try:
+        connection.execute(text("CREATE SCHEMA IF NOT EXISTS " + quote_ident(VERSION_TABLE_SCHEMA)))
+        connection.commit()
+    except DBAPIError:  # a concurrent run created it first (23505)
+        connection.rollback()
+        if not connection.execute(find, {"name": VERSION_TABLE_SCHEMA}).scalar():
+            raise
+        connection.commit()
+
+
+def offline_prelude(schema: SchemaInfo) -> list[str]:
+    """The prelude as SQL for a script applied in one transaction (`psql -1 -f`)."""
+    name = quote_literal(schema.name)
+    owner = quote_literal(schema.owner_role)
+    return [
+        f"-- schema {schema.name}: one run at a time, bounded lock waits, objects owned by {schema.owner_role}",
+        f"SELECT pg_advisory_xact_lock({LOCK_CLASS_ID}, hashtext({name}))",
+        f"SET LOCAL lock_timeout = {quote_literal(lock_timeout())}",
+        f"SET LOCAL statement_timeout = {quote_literal(statement_timeout())}",
+        "CREATE SCHEMA IF NOT EXISTS " + quote_ident(VERSION_TABLE_SCHEMA),
+        "DO $gamedb$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = "
+        f"{owner} AND rolname <> current_user AND pg_has_role(current_user, oid, 'MEMBER')) "
+        f"THEN PERFORM set_config('role', {owner}, true); END IF; END $gamedb$",
+    ]
+
+
+OFFLINE_EPILOGUE = ["RESET ROLE"]
