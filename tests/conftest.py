@@ -21,7 +21,7 @@ from psycopg import sql
 from sqlalchemy import make_url
 
 from gamedb import embedded
-from gamedb.scaffold import ServiceLayout, register_in_place, write_service
+from gamedb.scaffold import ServiceLayout, register_in_place, write_revision, write_service
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -146,6 +146,32 @@ def scratch_service(tmp_path: Path) -> Callable[..., ServiceLayout]:
         layout = write_service(tmp_path / "services", name)
         register_in_place(layout, entry_point)
         return layout
+
+    return make
+
+
+@pytest.fixture
+def fleet(scratch_service) -> Callable[..., list[Path]]:
+    """Scratch services from {name: [(revision, [upgrade SQL], [downgrade SQL]), ...]}, chained in order.
+
+    Returns the PYTHONPATH entries that make them discoverable next to the installed services.
+    """
+
+    def make(services: dict[str, list[tuple[str, list[str], list[str]]]], depends_on: dict | None = None) -> list[Path]:
+        paths = []
+        for name, revisions in services.items():
+            layout = scratch_service(name)
+            down = None
+            for revision, up_sql, down_sql in revisions:
+                write_revision(layout, revision, down, f"step {revision}", up_sql, down_sql)
+                down = revision
+            deps = (depends_on or {}).get(name)
+            if deps:
+                schema_py = layout.package_dir / "schema.py"
+                declared = f"depends_on={tuple(deps)!r},\n    versions="
+                schema_py.write_text(schema_py.read_text().replace("versions=", declared))
+            paths.append(layout.src_dir)
+        return paths
 
     return make
 

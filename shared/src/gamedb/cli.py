@@ -21,7 +21,8 @@ from gamedb.alembic_config import check_revision_target, make_config, script_dir
 from gamedb.database import URL_ENV, db_error_line, libpq_url, resolve_url
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema, load_all_models
 from gamedb.errors import CommandFailed, GamedbError, MigrationFailed, MissingSchemaArgument
-from gamedb.fleet import schema_status, upgrade_all
+from gamedb.fleet import DatabaseStatus, UpgradeReport, database_status, upgrade_all, write_upgrade_plan
+from gamedb.migration_session import retry_lock_timeouts
 from gamedb.project import Project, find_project
 from gamedb.runtime import ATTR_INIT_REVISION, init_revision_body
 
@@ -87,13 +88,17 @@ def build_parser() -> CommandLine:
     schemas.add_argument("--json", action="store_true", help="one JSON array instead of a table")
     schemas.set_defaults(gamedb_cmd=cmd_schemas)
 
-    status = sub.add_parser("status", help="Every schema's current revision and head.")
-    status.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+    status = sub.add_parser("status", help="Every schema: current, head, pending revisions, drift; and orphans.")
+    status.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    status.add_argument("--check", action="store_true", help="exit 1 when anything is pending or drifting")
     status.set_defaults(gamedb_cmd=cmd_status)
 
     upgrade = sub.add_parser("upgrade-all", help="Upgrade every schema to its head, in depends_on order.")
-    upgrade.add_argument("--sql", action="store_true", help="print the SQL instead of running it")
+    upgrade.add_argument("--sql", action="store_true", help="print the SQL plan (from an empty database)")
     upgrade.set_defaults(gamedb_cmd=cmd_upgrade_all)
+
+    check_all = sub.add_parser("check-all", help="Fail when any schema's models differ from the database.")
+    check_all.set_defaults(gamedb_cmd=cmd_check_all)
 
     server = sub.add_parser("server", help="The embedded PostgreSQL (used when GAMEDB_URL is unset).")
     server.add_argument("action", choices=["url", "stop"], help="url: how to connect; stop: stop it")
@@ -149,8 +154,15 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
             )
         kwargs["branch_label"] = schema.name
         config.attributes[ATTR_INIT_REVISION] = init_revision_body(schema)
-    try:
+
+    def call() -> None:
         fn(config, *[getattr(options, k, None) for k in positional], **kwargs)
+
+    try:
+        if name in {"upgrade", "downgrade"} and not getattr(options, "sql", False):
+            retry_lock_timeouts(call)
+        else:
+            call()
     except (CommandError, RevisionError) as exc:
         raise CommandFailed(_one_line(str(exc))) from None
     except DBAPIError as exc:
@@ -191,39 +203,79 @@ def cmd_schemas(options: Namespace, project: Project, schemas: dict[str, SchemaI
 
 
 def cmd_status(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
-    rows = schema_status(project, schemas, resolve_url(project))
+    status = database_status(project, schemas, resolve_url(project))
     if options.json:
-        print(json.dumps([r.as_json() for r in rows], indent=2))
-        return 0
+        print(json.dumps(status_json(status), indent=2))
+    else:
+        print_status(status)
+    return 1 if options.check and not status.clean else 0
+
+
+def status_json(status: DatabaseStatus) -> dict[str, object]:
+    return {
+        "schemas": [row.as_json() for row in status.schemas],
+        "undeclared_schemas": status.undeclared_schemas,
+        "orphan_version_tables": status.orphan_version_tables,
+        "clean": status.clean,
+    }
+
+
+def print_status(status: DatabaseStatus) -> None:
     print_table(
         ["schema", "version table", "current", "head", "state"],
         [
             [r.schema, f"alembic.{r.version_table}", ",".join(r.current) or "-", ",".join(r.heads) or "-", r.state]
-            for r in rows
+            for r in status.schemas
         ],
     )
-    return 0
+    for row in status.schemas:
+        for line in row.drift or []:
+            print(f"drift {row.schema}: {line}")
+    if status.undeclared_schemas:
+        print(f"schemas no service declares: {', '.join(status.undeclared_schemas)}")
+    if status.orphan_version_tables:
+        print(f"version tables no service declares: {', '.join(status.orphan_version_tables)}")
+
+
+def cmd_check_all(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    status = database_status(project, schemas, resolve_url(project))
+    for row in status.schemas:
+        if row.pending:
+            print(f"{row.schema}: {len(row.pending)} revision(s) not applied; run upgrade-all first", file=sys.stderr)
+        for line in row.drift or []:
+            print(f"{row.schema}: {line}", file=sys.stderr)
+    if status.clean:
+        print(f"{len(status.schemas)} schemas: models match the database")
+        return 0
+    dirty = [r.schema for r in status.schemas if not r.clean]
+    print(f"check-all failed: {', '.join(dirty)} need a revision (or an upgrade)", file=sys.stderr)
+    return 1
 
 
 def cmd_upgrade_all(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
-    url = None if options.sql else resolve_url(project)
-    report = upgrade_all(project, schemas, url, sql=options.sql)
     if options.sql:
-        return 0 if report.ok else _report_failure(report)
-    for schema, before, after in report.upgraded:
-        print(f"upgraded {schema}: {before} -> {after}")
-    if report.ok:
-        print(f"{len(schemas)} schemas at head" + ("" if report.upgraded else " (nothing to do)"))
+        write_upgrade_plan(project, schemas, sys.stdout)
         return 0
-    return _report_failure(report)
+    report = upgrade_all(project, schemas, resolve_url(project))
+    print_upgrade_report(report)
+    return 0 if report.ok else 1
 
 
-def _report_failure(report) -> int:  # noqa: ANN001 - UpgradeReport
-    schema, stayed_at, reason = report.failed
-    print(f"FAILED {schema} (left at {stayed_at}): {reason}", file=sys.stderr)
+def print_upgrade_report(report: UpgradeReport) -> None:
+    for schema, before, after in report.upgraded:
+        print(f"upgraded {schema}: {','.join(before) or 'base'} -> {','.join(after)}")
+    if report.failed is None:
+        total = len(report.upgraded) + len(report.already_at_head)
+        print(f"{total} schemas at head" + ("" if report.upgraded else " (nothing to do)"))
+        return
+    failed = report.failed
+    print(
+        f"FAILED {failed.schema} at revision {failed.revision or '?'} "
+        f"(schema left at {','.join(failed.stayed_at) or 'base'}): {failed.error}",
+        file=sys.stderr,
+    )
     if report.not_attempted:
         print(f"not attempted: {', '.join(report.not_attempted)}", file=sys.stderr)
-    return 1
 
 
 def cmd_server(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:

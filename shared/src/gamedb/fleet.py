@@ -1,25 +1,34 @@
-"""Whole-database operations: the order schemas are upgraded in, status, upgrade-all."""
+"""Whole-database operations: upgrade order, version rows, status, upgrade-all and its SQL plan.
+
+A schema already at its head costs one row read and one pass over its revision files' text:
+Alembic (which imports every revision file) only runs for schemas with something to do.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from alembic import command
-from alembic.util import CommandError
-from sqlalchemy import URL, text
+from alembic.util import CommandError, to_tuple
+from sqlalchemy import URL, Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from gamedb.alembic_config import make_config, script_directory
 from gamedb.database import connect, db_error_line, migration_engine
 from gamedb.discovery import SchemaInfo
-from gamedb.errors import DiscoveryError
+from gamedb.drift import schema_drift
+from gamedb.errors import DiscoveryError, GamedbError
+from gamedb.migration_session import retry_lock_timeouts
 from gamedb.names import VERSION_TABLE_SCHEMA, quote_ident
 from gamedb.project import Project
-from gamedb.runtime import ATTR_LOGGING_DONE
+from gamedb.revision_index import RevisionIndex, UnreadableRevisions, read_revision_index
+from gamedb.runtime import ATTR_APPLIED, ATTR_ENGINE, ATTR_LOGGING_DONE, ATTR_OFFLINE_PLAN
 
 log = logging.getLogger("gamedb.fleet")
+
+SYSTEM_SCHEMAS = frozenset({"public", "information_schema", VERSION_TABLE_SCHEMA})
 
 
 def upgrade_order(schemas: dict[str, SchemaInfo]) -> list[SchemaInfo]:
@@ -29,8 +38,7 @@ def upgrade_order(schemas: dict[str, SchemaInfo]) -> list[SchemaInfo]:
     while remaining:
         ready = sorted(name for name, deps in remaining.items() if not deps)
         if not ready:
-            cycle = ", ".join(sorted(remaining))
-            raise DiscoveryError(f"depends_on forms a cycle among schemas: {cycle}")
+            raise DiscoveryError(f"depends_on forms a cycle among schemas: {', '.join(sorted(remaining))}")
         for name in ready:
             ordered.append(schemas[name])
             del remaining[name]
@@ -39,31 +47,44 @@ def upgrade_order(schemas: dict[str, SchemaInfo]) -> list[SchemaInfo]:
     return ordered
 
 
-def current_versions(url: URL, schemas: list[SchemaInfo]) -> dict[str, list[str]]:
-    """Each schema's rows in its version table ([] when the table does not exist yet)."""
-    engine = migration_engine(url)
+def revision_index(project: Project, schemas: dict[str, SchemaInfo], info: SchemaInfo) -> RevisionIndex:
+    """The schema's revision graph: from the files' text, or from Alembic when the text is unusual."""
     try:
-        with connect(engine) as conn:
-            present = set(
-                conn.execute(
-                    text(
-                        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                        " WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')"
-                    ),
-                    {"schema": VERSION_TABLE_SCHEMA},
-                ).scalars()
-            )
-            result: dict[str, list[str]] = {}
-            for info in schemas:
-                if info.version_table not in present:
-                    result[info.name] = []
-                    continue
-                table = f"{quote_ident(VERSION_TABLE_SCHEMA)}.{quote_ident(info.version_table)}"
-                rows = conn.execute(text(f"SELECT version_num FROM {table} ORDER BY 1"))
-                result[info.name] = list(rows.scalars())
-            return result
-    finally:
-        engine.dispose()
+        return read_revision_index(info.versions_dir)
+    except UnreadableRevisions as exc:
+        log.debug("%s: %s; asking Alembic", info.name, exc)
+    script = script_directory(make_config(project, schemas, info))
+    return RevisionIndex({s.revision: to_tuple(s.down_revision, default=()) for s in script.walk_revisions()})
+
+
+def version_tables_present(connection: Connection) -> set[str]:
+    """Names of the tables in schema `alembic`."""
+    rows = connection.execute(
+        text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')"
+        ),
+        {"schema": VERSION_TABLE_SCHEMA},
+    )
+    return set(rows.scalars())
+
+
+def read_versions(connection: Connection, schemas: list[SchemaInfo]) -> dict[str, list[str]]:
+    """Each schema's rows in its version table, in one round trip ([] when the table is missing)."""
+    present = version_tables_present(connection)
+    parts: list[str] = []
+    params: dict[str, str] = {}
+    for i, info in enumerate(schemas):
+        if info.version_table in present:
+            table = f"{quote_ident(VERSION_TABLE_SCHEMA)}.{quote_ident(info.version_table)}"
+            parts.append(f"SELECT CAST(:s{i} AS text), version_num FROM {table}")
+            params[f"s{i}"] = info.name
+    result: dict[str, list[str]] = {info.name: [] for info in schemas}
+    if parts:
+        for schema, version in connection.execute(text(" UNION ALL ".join(parts)), params):
+            result[schema].append(version)
+    connection.commit()
+    return {name: sorted(versions) for name, versions in result.items()}
 
 
 @dataclass
@@ -74,40 +95,101 @@ class SchemaStatus:
     version_table: str
     current: list[str]
     heads: list[str]
+    pending: list[str]
+    drift: list[str] | None  # None: not compared (pending revisions first)
 
     @property
     def state(self) -> str:
-        if sorted(self.current) == sorted(self.heads):
-            return "at head"
-        if not self.current:
-            return "empty"
-        return "pending"
+        if self.pending:
+            return f"{len(self.pending)} pending"
+        if self.drift:
+            return "drift"
+        return "at head"
+
+    @property
+    def clean(self) -> bool:
+        return not self.pending and not self.drift
 
     def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "version_table": f"{VERSION_TABLE_SCHEMA}.{self.version_table}", "state": self.state}
+        return {
+            "schema": self.schema,
+            "version_table": f"{VERSION_TABLE_SCHEMA}.{self.version_table}",
+            "current": self.current,
+            "heads": self.heads,
+            "pending": self.pending,
+            "drift": self.drift,
+            "state": self.state,
+        }
 
 
-def heads_of(project: Project, schemas: dict[str, SchemaInfo], info: SchemaInfo) -> list[str]:
-    """The head revision(s) of one schema's versions directory."""
-    return sorted(script_directory(make_config(project, schemas, info)).get_heads())
+@dataclass
+class DatabaseStatus:
+    """Every declared schema, plus what the database holds that no service declares."""
+
+    schemas: list[SchemaStatus]
+    undeclared_schemas: list[str]
+    orphan_version_tables: list[str]
+
+    @property
+    def clean(self) -> bool:
+        return all(s.clean for s in self.schemas)
 
 
-def schema_status(project: Project, schemas: dict[str, SchemaInfo], url: URL) -> list[SchemaStatus]:
-    """Current revision and head of every schema, in upgrade order."""
+def database_status(
+    project: Project, schemas: dict[str, SchemaInfo], url: URL, *, with_drift: bool = True
+) -> DatabaseStatus:
+    """Current revision, head, pending revisions and (for schemas at head) drift of every schema."""
     ordered = upgrade_order(schemas)
-    current = current_versions(url, ordered)
-    return [
-        SchemaStatus(info.name, info.version_table, current[info.name], heads_of(project, schemas, info))
-        for info in ordered
-    ]
+    engine = migration_engine(url)
+    try:
+        with connect(engine) as conn:
+            current = read_versions(conn, ordered)
+            rows: list[SchemaStatus] = []
+            for info in ordered:
+                index = revision_index(project, schemas, info)
+                pending = _pending(index, current[info.name])
+                drift = schema_drift(conn, info) if with_drift and not pending else None
+                rows.append(
+                    SchemaStatus(info.name, info.version_table, current[info.name], index.heads, pending, drift)
+                )
+            in_db = set(
+                conn.execute(text(r"SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\_%'")).scalars()
+            )
+            tables = version_tables_present(conn)
+    finally:
+        engine.dispose()
+    declared_tables = {info.version_table for info in ordered}
+    return DatabaseStatus(
+        rows,
+        sorted(in_db - SYSTEM_SCHEMAS - set(schemas)),
+        sorted(t for t in tables if t.startswith("alembic_version_") and t not in declared_tables),
+    )
+
+
+def _pending(index: RevisionIndex, current: list[str]) -> list[str]:
+    try:
+        return index.pending(current)
+    except UnreadableRevisions:
+        return [f"? (database at unknown revision {','.join(current)})"]
+
+
+@dataclass
+class SchemaFailure:
+    """The schema upgrade-all stopped at."""
+
+    schema: str
+    stayed_at: list[str]
+    revision: str | None
+    error: str
 
 
 @dataclass
 class UpgradeReport:
     """What `upgrade-all` did: upgraded (schema, from, to), the failure if any, what it never tried."""
 
-    upgraded: list[tuple[str, str, str]] = field(default_factory=list)
-    failed: tuple[str, str, str] | None = None  # schema, version it stayed at, error line
+    upgraded: list[tuple[str, list[str], list[str]]] = field(default_factory=list)
+    already_at_head: list[str] = field(default_factory=list)
+    failed: SchemaFailure | None = None
     not_attempted: list[str] = field(default_factory=list)
 
     @property
@@ -115,35 +197,72 @@ class UpgradeReport:
         return self.failed is None
 
 
-def upgrade_all(
-    project: Project,
-    schemas: dict[str, SchemaInfo],
-    url: URL | None,
-    *,
-    sql: bool = False,
-    output: TextIO | None = None,
-) -> UpgradeReport:
-    """Bring every schema to its head in dependency order; stop at the first failure."""
+def upgrade_all(project: Project, schemas: dict[str, SchemaInfo], url: URL) -> UpgradeReport:
+    """Bring every schema to its head in depends_on order; stop at the first failure.
+
+    Each schema runs on its own connection under its own advisory lock; each revision commits
+    alone with its version row, so a failure leaves the schema at the last revision that completed.
+    """
     ordered = upgrade_order(schemas)
     report = UpgradeReport()
-    before = {} if sql else current_versions(url, ordered)
-    for index, info in enumerate(ordered):
-        config = make_config(project, schemas, info, url=url, output_buffer=output)
-        config.attributes[ATTR_LOGGING_DONE] = True
-        try:
-            command.upgrade(config, "head", sql=sql)
-        except (CommandError, DBAPIError) as exc:
-            after = [] if sql else current_versions(url, [info])[info.name]
-            reason = db_error_line(exc) if isinstance(exc, DBAPIError) else str(exc)
-            report.failed = (info.name, _fmt(after), reason)
-            report.not_attempted = [s.name for s in ordered[index + 1 :]]
-            return report
-        if not sql:
-            after = current_versions(url, [info])[info.name]
-            if after != before[info.name]:
-                report.upgraded.append((info.name, _fmt(before[info.name]), _fmt(after)))
+    engine = migration_engine(url)
+    try:
+        with connect(engine) as conn:
+            current = read_versions(conn, ordered)
+        for position, info in enumerate(ordered):
+            index = revision_index(project, schemas, info)
+            if current[info.name] == index.heads:
+                report.already_at_head.append(info.name)
+                continue
+            try:
+                applied = _upgrade_one(project, schemas, info, engine)
+            except (CommandError, DBAPIError, GamedbError) as exc:
+                stayed_at = _versions_after_failure(engine, info)
+                pending = _pending(index, stayed_at) if stayed_at is not None else []
+                reason = db_error_line(exc) if isinstance(exc, DBAPIError) else " ".join(str(exc).split())
+                report.failed = SchemaFailure(info.name, stayed_at or [], pending[0] if pending else None, reason)
+                report.not_attempted = [s.name for s in ordered[position + 1 :]]
+                return report
+            if applied:  # empty when a concurrent run did the work while this one waited for the lock
+                report.upgraded.append((info.name, sorted(applied[0][0]), sorted(applied[-1][1])))
+            else:
+                report.already_at_head.append(info.name)
+    finally:
+        engine.dispose()
     return report
 
 
-def _fmt(versions: list[str]) -> str:
-    return ",".join(versions) if versions else "base"
+def _upgrade_one(
+    project: Project, schemas: dict[str, SchemaInfo], info: SchemaInfo, engine: Engine
+) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Upgrade one schema to head; return the steps this run applied (source ids, destination ids)."""
+    config = make_config(project, schemas, info)
+    config.attributes[ATTR_ENGINE] = engine
+    config.attributes[ATTR_LOGGING_DONE] = True
+    applied: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    config.attributes[ATTR_APPLIED] = applied
+    retry_lock_timeouts(lambda: command.upgrade(config, "head"))
+    return applied
+
+
+def _versions_after_failure(engine: Engine, info: SchemaInfo) -> list[str] | None:
+    try:
+        with connect(engine) as conn:
+            return read_versions(conn, [info])[info.name]
+    except GamedbError:
+        return None
+
+
+def write_upgrade_plan(project: Project, schemas: dict[str, SchemaInfo], output: TextIO) -> None:
+    """The SQL of upgrade-all from an empty database: every schema in order, each with its prelude."""
+    ordered = upgrade_order(schemas)
+    output.write(
+        "-- gamedb upgrade-all: every schema from base to head, in depends_on order:\n"
+        f"--   {', '.join(s.name for s in ordered)}\n"
+        "-- Apply as ONE transaction: psql -1 -v ON_ERROR_STOP=1 -f this_file.sql\n\n"
+    )
+    for info in ordered:
+        config = make_config(project, schemas, info, output_buffer=output)
+        config.attributes[ATTR_OFFLINE_PLAN] = True
+        config.attributes[ATTR_LOGGING_DONE] = True
+        command.upgrade(config, "head", sql=True)

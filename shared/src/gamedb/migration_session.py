@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
@@ -19,6 +21,7 @@ from gamedb.errors import GamedbError
 from gamedb.names import VERSION_TABLE_SCHEMA, quote_ident, quote_literal
 
 log = logging.getLogger("gamedb.migration_session")
+T = TypeVar("T")
 
 # Advisory-lock key space: (class id, hashtext(schema)); the class id spells "gdb1".
 LOCK_CLASS_ID = 0x67646231
@@ -135,7 +138,6 @@ def offline_prelude(schema: SchemaInfo) -> list[str]:
     name = quote_literal(schema.name)
     owner = quote_literal(schema.owner_role)
     return [
-        f"-- schema {schema.name}: one run at a time, bounded lock waits, objects owned by {schema.owner_role}",
         f"SELECT pg_advisory_xact_lock({LOCK_CLASS_ID}, hashtext({name}))",
         f"SET LOCAL lock_timeout = {quote_literal(lock_timeout())}",
         f"SET LOCAL statement_timeout = {quote_literal(statement_timeout())}",
@@ -147,3 +149,27 @@ def offline_prelude(schema: SchemaInfo) -> list[str]:
 
 
 OFFLINE_EPILOGUE = ["RESET ROLE"]
+
+
+def lock_retries() -> int:
+    """How many times a run that hit lock_timeout (55P03) is tried again."""
+    return int(os.environ.get("GAMEDB_LOCK_RETRIES", "3"))
+
+
+def retry_lock_timeouts(action: Callable[[], T], *, first_delay: float = 1.0) -> T:
+    """Run `action`; when a DDL statement gave up waiting for a lock (55P03), wait and run it again.
+
+    Safe because each revision is its own transaction: the retry resumes after the last revision
+    that committed. The delay doubles each time; after `lock_retries()` retries the error stands.
+    """
+    attempt = 0
+    while True:
+        try:
+            return action()
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "55P03" or attempt >= lock_retries():
+                raise
+            delay = first_delay * 2**attempt
+            attempt += 1
+            log.warning("lock_timeout hit (55P03); retry %d/%d in %.0fs", attempt, lock_retries(), delay)
+            time.sleep(delay)

@@ -39,3 +39,13 @@ def quote_ident(name: str) -> str:
 def quote_literal(value: str) -> str:
     """Quote a string literal as PostgreSQL's quote_literal would (for offline SQL output only)."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def create_schema_sql(schema: str) -> str:
+    """The seed's init upgrade for a schema."""
+    return "CREATE SCHEMA IF NOT EXISTS " + quote_ident(schema)
+
+
+def drop_schema_sql(schema: str) -> str:
+    """The seed's init downgrade for a schema."""
+    return "DROP SCHEMA IF EXISTS " + quote_ident(schema) + " CASCADE"

@@ -29,7 +29,7 @@ from gamedb.migration_session import (
     prepare_migration_session,
     release_schema_lock,
 )
-from gamedb.names import VERSION_TABLE_SCHEMA, quote_ident
+from gamedb.names import VERSION_TABLE_SCHEMA, create_schema_sql, drop_schema_sql
 from gamedb.project import Project
 
 log = logging.getLogger("gamedb.runtime")
@@ -40,9 +40,9 @@ ATTR_SCHEMA = "gamedb.schema"
 ATTR_URL = "gamedb.url"
 ATTR_ENGINE = "gamedb.engine"
 ATTR_OFFLINE_PLAN = "gamedb.offline_plan"
+ATTR_APPLIED = "gamedb.applied"  # a list: each applied step appends (source ids, destination ids)
 ATTR_LOGGING_DONE = "gamedb.logging_configured"
 ATTR_INIT_REVISION = "gamedb.init_revision"
-
 
 
 def schema_version_tables(config: Config | None = None) -> dict[str, str]:
@@ -108,9 +108,22 @@ def _configure_options(context: EnvironmentContext, schema: SchemaInfo) -> dict[
         "include_name": include_only(schema),
         "compare_type": True,
     }
+    callbacks = []
     if _loads_foreign_revisions(context, schema):
-        options["on_version_apply"] = _refuse_foreign_revision(schema)
+        callbacks.append(_refuse_foreign_revision(schema))
+    applied = context.config.attributes.get(ATTR_APPLIED)
+    if applied is not None:
+        callbacks.append(_record_step(applied))
+    if callbacks:
+        options["on_version_apply"] = callbacks
     return options
+
+
+def _record_step(applied: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> Callable[..., None]:
+    def record(ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: dict[str, Any]) -> None:
+        applied.append((step.source_revision_ids, step.destination_revision_ids))
+
+    return record
 
 
 def _run_offline(context: EnvironmentContext, schema: SchemaInfo) -> None:
@@ -125,6 +138,7 @@ def _run_offline(context: EnvironmentContext, schema: SchemaInfo) -> None:
     )
     with context.begin_transaction():
         # the prelude creates schema alembic: Alembic emits the version table's CREATE before any revision
+        context.get_context().impl.static_output(f"-- schema {schema.name}\n")
         for statement in offline_prelude(schema):
             context.execute(statement)
         context.run_migrations()
@@ -190,6 +204,5 @@ def init_revision_body(schema: SchemaInfo) -> dict[str, str]:
     The CLI hands this to the template (`config.attributes[ATTR_INIT_REVISION]`) when the schema
     has no revision yet, so the first revision creates the schema and its downgrade drops it.
     """
-    create = "CREATE SCHEMA IF NOT EXISTS " + quote_ident(schema.name)
-    drop = "DROP SCHEMA IF EXISTS " + quote_ident(schema.name) + " CASCADE"
+    create, drop = create_schema_sql(schema.name), drop_schema_sql(schema.name)
     return {"upgrade": f"op.execute({create!r})", "downgrade": f"op.execute({drop!r})"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from gamedb.names import validate_schema_name
+from gamedb.names import create_schema_sql, drop_schema_sql, validate_schema_name
 
 PYPROJECT = """\
 [build-system]
@@ -119,3 +119,59 @@ def register_in_place(layout: ServiceLayout, entry_point: str | None = None) -> 
     line = entry_point or f"{layout.name} = game_{layout.name}.schema:SCHEMA"
     (dist_info / "entry_points.txt").write_text(f"[gamedb.schemas]\n{line}\n")
     return layout.src_dir
+
+
+REVISION_FILE = """\
+\"\"\"{message}
+
+Revision ID: {revision}
+Revises: {down_revision}
+\"\"\"
+
+from __future__ import annotations
+
+from alembic import op
+
+revision: str = {revision!r}
+down_revision: str | None = {down_revision!r}
+branch_labels: tuple[str, ...] | None = {branch_labels!r}
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+{upgrade}
+
+
+def downgrade() -> None:
+{downgrade}
+"""
+
+
+def write_revision(
+    layout: ServiceLayout,
+    revision: str,
+    down_revision: str | None,
+    message: str,
+    upgrade_sql: list[str],
+    downgrade_sql: list[str],
+) -> Path:
+    """Write a revision of plain SQL statements; the first revision (no down_revision) is the init one."""
+    if down_revision is None:
+        upgrade_sql = [create_schema_sql(layout.name), *upgrade_sql]
+        downgrade_sql = [*downgrade_sql, drop_schema_sql(layout.name)]
+
+    def body(statements: list[str]) -> str:
+        return "\n".join(f"    op.execute({s!r})" for s in statements) or "    pass"
+
+    path = layout.versions_dir / f"{revision}_{message.replace(' ', '_')}.py"
+    path.write_text(
+        REVISION_FILE.format(
+            message=message,
+            revision=revision,
+            down_revision=down_revision,
+            branch_labels=(layout.name,) if down_revision is None else None,
+            upgrade=body(upgrade_sql),
+            downgrade=body(downgrade_sql),
+        )
+    )
+    return path

@@ -1,0 +1,100 @@
+"""status and check-all: what a deploy or CI gate reads before and after upgrade-all."""
+
+from __future__ import annotations
+
+import json
+
+MESSAGES_MODEL = """
+
+from sqlalchemy import Integer
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+"""
+MESSAGES_TABLE = "CREATE TABLE chat.messages (id integer NOT NULL, CONSTRAINT pk_messages PRIMARY KEY (id))"
+
+
+def chat_service(fleet, scratch_models=True):
+    """A chat service whose models and revisions agree: one table, messages."""
+    extra = fleet({"chat": [("chat1", [], []), ("chat2", [MESSAGES_TABLE], ["DROP TABLE chat.messages"])]})
+    models = extra[0] / "game_chat" / "models.py"
+    models.write_text(models.read_text() + MESSAGES_MODEL)
+    return extra, models
+
+
+def test_status_check_exits_1_while_a_revision_is_pending_and_0_when_clean(gamedb, database, fleet):
+    extra, _ = chat_service(fleet)
+
+    pending = gamedb("status", "--check", extra=extra)
+
+    assert pending.code == 1
+    assert "2 pending" in pending.stdout
+    assert gamedb("upgrade-all", extra=extra).code == 0
+    clean = gamedb("status", "--check", extra=extra)
+    assert clean.code == 0, clean.output
+    assert [line.split()[-2:] for line in clean.stdout.splitlines()[1:]] == [["at", "head"]] * 3
+
+
+def test_status_json_names_current_head_pending_and_drift(gamedb, database, fleet):
+    extra, _ = chat_service(fleet)
+    assert gamedb("-x", "schema=chat", "upgrade", "chat1", extra=extra).code == 0
+
+    result = gamedb("status", "--json", extra=extra)
+
+    rows = {row["schema"]: row for row in json.loads(result.stdout)["schemas"]}
+    assert rows["chat"] == {
+        "schema": "chat",
+        "version_table": "alembic.alembic_version_chat",
+        "current": ["chat1"],
+        "heads": ["chat2"],
+        "pending": ["chat2"],
+        "drift": None,
+        "state": "1 pending",
+    }
+    assert rows["auth"]["current"] == [] and rows["auth"]["state"] == "2 pending"
+
+
+def test_status_reports_schemas_and_version_tables_no_service_declares(gamedb, database):
+    assert gamedb("upgrade-all").code == 0
+    database.query("CREATE SCHEMA legacy")
+    database.query("CREATE TABLE alembic.alembic_version_legacy (version_num varchar(32) PRIMARY KEY)")
+
+    result = gamedb("status", "--json")
+
+    status = json.loads(result.stdout)
+    assert status["undeclared_schemas"] == ["legacy"]
+    assert status["orphan_version_tables"] == ["alembic_version_legacy"]
+    assert status["clean"] is True
+    text = gamedb("status")
+    assert "schemas no service declares: legacy" in text.stdout
+    assert "version tables no service declares: alembic_version_legacy" in text.stdout
+
+
+def test_check_all_exits_1_after_a_model_change_with_no_revision(gamedb, database, fleet):
+    extra, models = chat_service(fleet)
+    assert gamedb("upgrade-all", extra=extra).code == 0
+    assert gamedb("check-all", extra=extra).code == 0
+    models.write_text(
+        models.read_text().replace(
+            "    id: Mapped[int] = mapped_column(Integer, primary_key=True)",
+            "    id: Mapped[int] = mapped_column(Integer, primary_key=True)\n    body: Mapped[str | None]",
+        )
+    )
+
+    result = gamedb("check-all", extra=extra)
+
+    assert result.code == 1
+    assert "chat: add_column chat.messages.body" in result.stderr
+    assert "check-all failed: chat need a revision" in result.stderr
+    assert "auth" not in result.stderr and "inventory" not in result.stderr
+
+
+def test_check_all_fails_while_revisions_are_pending(gamedb, database):
+    result = gamedb("check-all")
+
+    assert result.code == 1
+    assert "auth: 2 revision(s) not applied; run upgrade-all first" in result.stderr
