@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent
 WORKSPACE = ROOT / ".nox" / "workspace"
 TOOLS = ["pytest", "ruff", "squawk-cli"]
 
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "tests"]  # `nox` alone; demo and bench on request
 
 
 def service_dirs() -> list[Path]:
@@ -94,3 +94,10 @@ def check(session: nox.Session, schema: str) -> None:
     gamedb = str(workspace(session) / "gamedb")
     session.run(gamedb, "-x", f"schema={schema}", "upgrade", "head", external=True)
     session.run(gamedb, "-x", f"schema={schema}", "check", external=True)
+
+
+@nox.session(venv_backend="none")
+def bench(session: nox.Session) -> None:
+    """Benchmark (not a test): the seed's way vs upgrade-all vs psql. Args: --schemas 20 100 --revisions 10 50 --json"""
+    python = str(workspace(session) / "python")
+    session.run(python, str(ROOT / "shared" / "bench" / "fleet_bench.py"), *session.posargs, external=True)

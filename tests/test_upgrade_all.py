@@ -104,7 +104,7 @@ def test_a_revision_failing_halfway_leaves_its_schema_at_the_previous_revision(g
 def test_the_failure_report_lists_the_schemas_not_attempted(gamedb, database, fleet):
     extra = fleet({"bank": [("bank1", [], []), ("bank2", ["SELECT 1/0"], [])]})
 
-    result = gamedb("upgrade-all", extra=extra)
+    result = gamedb("upgrade-all", "--jobs", "1", extra=extra)  # one at a time: inventory comes after bank
 
     assert result.code == 1
     assert "FAILED bank at revision bank2 (schema left at bank1)" in result.stderr
@@ -164,14 +164,33 @@ def test_a_run_waits_for_another_run_of_the_same_schema_but_not_of_others(databa
     assert not database.version_rows("auth")
 
 
-def test_depends_on_orders_the_upgrade(gamedb, database, fleet):
+def test_depends_on_orders_the_upgrade_even_with_parallel_jobs(gamedb, database, fleet):
     extra = fleet({"aaa": simple("aaa"), "zzz": simple("zzz")}, depends_on={"aaa": ["zzz"]})
 
-    result = gamedb("upgrade-all", extra=extra)
+    result = gamedb("upgrade-all", "--jobs", "4", extra=extra)
 
     assert result.code == 0, result.output
     order = [line.split()[1].rstrip(":") for line in result.stdout.splitlines() if line.startswith("upgraded")]
     assert order.index("zzz") < order.index("aaa")
+
+
+def test_a_failed_dependency_keeps_its_dependents_from_starting(gamedb, database, fleet):
+    broken = [("zzz1", [], []), ("zzz2", ["SELECT 1/0"], [])]
+    extra = fleet({"aaa": simple("aaa"), "zzz": broken}, depends_on={"aaa": ["zzz"]})
+
+    result = gamedb("upgrade-all", "--jobs", "4", extra=extra)
+
+    assert result.code == 1
+    assert "FAILED zzz at revision zzz2" in result.stderr
+    assert "not attempted: aaa" in result.stderr
+    assert database.version_rows("aaa") is None
+
+
+def test_jobs_below_one_is_refused(gamedb, database):
+    result = gamedb("upgrade-all", "--jobs", "0")
+
+    assert result.code == 2
+    assert result.stderr.strip() == "gamedb: error: --jobs must be 1 or more"
 
 
 def test_a_depends_on_cycle_is_refused_before_any_sql(gamedb, database, fleet):
@@ -189,10 +208,10 @@ def test_upgrade_all_sql_plan_applied_with_psql_gives_the_online_result(gamedb, 
     extra = fleet({"chat": simple("chat", 3)})
     plan = gamedb("upgrade-all", "--sql", extra=extra)
     assert plan.code == 0, plan.output
-    assert "BEGIN;" not in plan.stdout and "COMMIT;" not in plan.stdout
+    assert plan.stdout.count("BEGIN;") == plan.stdout.count("COMMIT;") == 3  # one transaction per schema
 
     applied = subprocess.run(
-        [psql, "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-d", database.libpq_uri],
+        [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database.libpq_uri],
         input=plan.stdout,
         capture_output=True,
         text=True,

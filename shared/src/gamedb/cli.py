@@ -21,7 +21,7 @@ from gamedb.alembic_config import check_revision_target, make_config, script_dir
 from gamedb.database import URL_ENV, db_error_line, libpq_url, resolve_url
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema, load_all_models
 from gamedb.errors import CommandFailed, GamedbError, MigrationFailed, MissingSchemaArgument
-from gamedb.fleet import DatabaseStatus, UpgradeReport, database_status, upgrade_all, write_upgrade_plan
+from gamedb.fleet import DatabaseStatus, UpgradeReport, database_status, default_jobs, upgrade_all, write_upgrade_plan
 from gamedb.migration_session import retry_lock_timeouts
 from gamedb.project import Project, find_project
 from gamedb.runtime import ATTR_INIT_REVISION, init_revision_body
@@ -95,6 +95,9 @@ def build_parser() -> CommandLine:
 
     upgrade = sub.add_parser("upgrade-all", help="Upgrade every schema to its head, in depends_on order.")
     upgrade.add_argument("--sql", action="store_true", help="print the SQL plan (from an empty database)")
+    upgrade.add_argument(
+        "--jobs", type=int, default=default_jobs(), help="schemas upgraded at once (default: cores, at most 4)"
+    )
     upgrade.set_defaults(gamedb_cmd=cmd_upgrade_all)
 
     check_all = sub.add_parser("check-all", help="Fail when any schema's models differ from the database.")
@@ -256,7 +259,9 @@ def cmd_upgrade_all(options: Namespace, project: Project, schemas: dict[str, Sch
     if options.sql:
         write_upgrade_plan(project, schemas, sys.stdout)
         return 0
-    report = upgrade_all(project, schemas, resolve_url(project))
+    if options.jobs < 1:
+        raise GamedbError("--jobs must be 1 or more")
+    report = upgrade_all(project, schemas, resolve_url(project), jobs=options.jobs)
     print_upgrade_report(report)
     return 0 if report.ok else 1
 

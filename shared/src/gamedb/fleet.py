@@ -6,7 +6,15 @@ Alembic (which imports every revision file) only runs for schemas with something
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -24,7 +32,7 @@ from gamedb.migration_session import retry_lock_timeouts
 from gamedb.names import VERSION_TABLE_SCHEMA, quote_ident
 from gamedb.project import Project
 from gamedb.revision_index import RevisionIndex, UnreadableRevisions, read_revision_index
-from gamedb.runtime import ATTR_APPLIED, ATTR_ENGINE, ATTR_LOGGING_DONE, ATTR_OFFLINE_PLAN
+from gamedb.runtime import ATTR_APPLIED, ATTR_ENGINE, ATTR_LOGGING_DONE
 
 log = logging.getLogger("gamedb.fleet")
 
@@ -183,6 +191,9 @@ class SchemaFailure:
     error: str
 
 
+Steps = list[tuple[tuple[str, ...], tuple[str, ...]]]
+
+
 @dataclass
 class UpgradeReport:
     """What `upgrade-all` did: upgraded (schema, from, to), the failure if any, what it never tried."""
@@ -197,11 +208,28 @@ class UpgradeReport:
         return self.failed is None
 
 
-def upgrade_all(project: Project, schemas: dict[str, SchemaInfo], url: URL) -> UpgradeReport:
-    """Bring every schema to its head in depends_on order; stop at the first failure.
+@dataclass
+class _Outcome:
+    """One schema's run, as a worker process hands it back."""
 
-    Each schema runs on its own connection under its own advisory lock; each revision commits
-    alone with its version row, so a failure leaves the schema at the last revision that completed.
+    schema: str
+    applied: Steps
+    error: str | None = None
+    stayed_at: list[str] | None = None
+
+
+def default_jobs() -> int:
+    """Schemas upgraded at once: one per core, at most four."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def upgrade_all(project: Project, schemas: dict[str, SchemaInfo], url: URL, *, jobs: int = 1) -> UpgradeReport:
+    """Bring every schema to its head; stop starting new schemas at the first failure.
+
+    A schema starts once everything in its depends_on is at head; up to `jobs` schemas run at
+    once, each in its own process, on its own connection, under its own advisory lock. Each
+    revision commits alone with its version row, so a failure leaves the schema at the last
+    revision that completed.
     """
     ordered = upgrade_order(schemas)
     report = UpgradeReport()
@@ -209,37 +237,119 @@ def upgrade_all(project: Project, schemas: dict[str, SchemaInfo], url: URL) -> U
     try:
         with connect(engine) as conn:
             current = read_versions(conn, ordered)
-        for position, info in enumerate(ordered):
-            index = revision_index(project, schemas, info)
-            if current[info.name] == index.heads:
-                report.already_at_head.append(info.name)
-                continue
-            try:
-                applied = _upgrade_one(project, schemas, info, engine)
-            except (CommandError, DBAPIError, GamedbError) as exc:
-                stayed_at = _versions_after_failure(engine, info)
-                pending = _pending(index, stayed_at) if stayed_at is not None else []
-                reason = db_error_line(exc) if isinstance(exc, DBAPIError) else " ".join(str(exc).split())
-                report.failed = SchemaFailure(info.name, stayed_at or [], pending[0] if pending else None, reason)
-                report.not_attempted = [s.name for s in ordered[position + 1 :]]
-                return report
-            if applied:  # empty when a concurrent run did the work while this one waited for the lock
-                report.upgraded.append((info.name, sorted(applied[0][0]), sorted(applied[-1][1])))
-            else:
-                report.already_at_head.append(info.name)
     finally:
         engine.dispose()
+    indexes: dict[str, RevisionIndex] = {}
+    for info in ordered:
+        indexes[info.name] = revision_index(project, schemas, info)
+        if current[info.name] == indexes[info.name].heads:
+            report.already_at_head.append(info.name)
+    todo = [info for info in ordered if info.name not in report.already_at_head]
+    global _WORK
+    _WORK = (project, schemas, url)
+    for outcome in _schedule(todo, jobs):
+        if outcome.error is None:
+            if outcome.applied:
+                report.upgraded.append((outcome.schema, sorted(outcome.applied[0][0]), sorted(outcome.applied[-1][1])))
+            else:  # a concurrent run did the work while this one waited for the lock
+                report.already_at_head.append(outcome.schema)
+        elif report.failed is None:
+            pending = _pending(indexes[outcome.schema], outcome.stayed_at) if outcome.stayed_at is not None else []
+            report.failed = SchemaFailure(
+                outcome.schema, outcome.stayed_at or [], pending[0] if pending else None, outcome.error
+            )
+    finished = {name for name, _, _ in report.upgraded} | set(report.already_at_head)
+    if report.failed is not None:
+        finished.add(report.failed.schema)
+    report.not_attempted = [info.name for info in todo if info.name not in finished]
     return report
 
 
-def _upgrade_one(
-    project: Project, schemas: dict[str, SchemaInfo], info: SchemaInfo, engine: Engine
-) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+_WORK: tuple[Project, dict[str, SchemaInfo], URL] | None = None  # what forked workers inherit
+_ENGINE: Engine | None = None  # one per process, created after the fork
+_PARENT_PID = 0
+
+
+def _run_schema(name: str) -> _Outcome:
+    global _ENGINE
+    assert _WORK is not None
+    project, schemas, url = _WORK
+    if _ENGINE is None:
+        _ENGINE = migration_engine(url)
+    info = schemas[name]
+    try:
+        return _Outcome(name, _upgrade_one(project, schemas, info, _ENGINE))
+    except (CommandError, DBAPIError, GamedbError) as exc:
+        reason = db_error_line(exc) if isinstance(exc, DBAPIError) else " ".join(str(exc).split())
+        return _Outcome(name, [], reason, _versions_after_failure(_ENGINE, info))
+
+
+def _schedule(todo: list[SchemaInfo], jobs: int) -> Iterator[_Outcome]:
+    """Run schemas as their dependencies finish; after a failure, start nothing new."""
+    names = [info.name for info in todo]
+    waiting_on = {info.name: set(info.depends_on) & set(names) for info in todo}
+    ready = [n for n in names if not waiting_on[n]]
+    failed = False
+    if jobs <= 1 or len(todo) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        while ready and not failed:
+            outcome = _run_schema(ready.pop(0))
+            failed = outcome.error is not None
+            ready += _released(outcome, waiting_on, names)
+            yield outcome
+        return
+    global _PARENT_PID
+    _PARENT_PID = os.getpid()
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_die_with_parent) as pool:
+        running: dict[Future[_Outcome], str] = {}
+        while ready or running:
+            while ready and not failed and len(running) < jobs:
+                name = ready.pop(0)
+                running[pool.submit(_run_schema, name)] = name
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                del running[future]
+                outcome = future.result()
+                failed = failed or outcome.error is not None
+                ready += _released(outcome, waiting_on, names)
+                yield outcome
+
+
+def _die_with_parent() -> None:
+    """Worker initializer: if upgrade-all is killed, its workers die too (their sessions then end,
+    rolling back the revision in flight and releasing the schema's lock) instead of running on."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != _PARENT_PID:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _released(outcome: _Outcome, waiting_on: dict[str, set[str]], order: list[str]) -> list[str]:
+    """Schemas whose last dependency just reached head, in upgrade order."""
+    if outcome.error is not None:
+        return []
+    freed = []
+    for name in order:
+        deps = waiting_on[name]
+        if outcome.schema in deps:
+            deps.discard(outcome.schema)
+            if not deps:
+                freed.append(name)
+    return freed
+
+
+def _upgrade_one(project: Project, schemas: dict[str, SchemaInfo], info: SchemaInfo, engine: Engine) -> Steps:
     """Upgrade one schema to head; return the steps this run applied (source ids, destination ids)."""
     config = make_config(project, schemas, info)
     config.attributes[ATTR_ENGINE] = engine
     config.attributes[ATTR_LOGGING_DONE] = True
-    applied: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    applied: Steps = []
     config.attributes[ATTR_APPLIED] = applied
     retry_lock_timeouts(lambda: command.upgrade(config, "head"))
     return applied
@@ -259,10 +369,12 @@ def write_upgrade_plan(project: Project, schemas: dict[str, SchemaInfo], output:
     output.write(
         "-- gamedb upgrade-all: every schema from base to head, in depends_on order:\n"
         f"--   {', '.join(s.name for s in ordered)}\n"
-        "-- Apply as ONE transaction: psql -1 -v ON_ERROR_STOP=1 -f this_file.sql\n\n"
+        "-- Each schema is one transaction (BEGIN ... COMMIT), as in upgrade-all; apply with\n"
+        "--   psql -v ON_ERROR_STOP=1 -f this_file.sql\n"
+        "-- (psql -1 also works for small plans, but one transaction for the whole fleet can exceed\n"
+        "-- the server's lock table: max_locks_per_transaction.)\n\n"
     )
     for info in ordered:
         config = make_config(project, schemas, info, output_buffer=output)
-        config.attributes[ATTR_OFFLINE_PLAN] = True
         config.attributes[ATTR_LOGGING_DONE] = True
         command.upgrade(config, "head", sql=True)
