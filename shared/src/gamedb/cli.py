@@ -5,6 +5,7 @@ This module parses and dispatches; the work is done by the library modules it ca
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import sys
@@ -24,6 +25,8 @@ from gamedb.errors import CommandFailed, GamedbError, MigrationFailed, MissingSc
 from gamedb.fleet import DatabaseStatus, UpgradeReport, database_status, default_jobs, upgrade_all, write_upgrade_plan
 from gamedb.migration_session import retry_lock_timeouts
 from gamedb.project import Project, find_project
+from gamedb.role_admin import apply_roles, create_login, role_findings
+from gamedb.roles import MIGRATOR, model_statements, render
 from gamedb.runtime import ATTR_INIT_REVISION, init_revision_body
 
 # Alembic commands that only read revision files: without a schema they cover every service.
@@ -48,6 +51,11 @@ def run(argv: Sequence[str]) -> int:
             raise
         print(f"gamedb: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except DBAPIError as exc:
+        if debug:
+            raise
+        print(f"gamedb: error: database: {db_error_line(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("gamedb: interrupted", file=sys.stderr)
         return 130
@@ -102,6 +110,24 @@ def build_parser() -> CommandLine:
 
     check_all = sub.add_parser("check-all", help="Fail when any schema's models differ from the database.")
     check_all.set_defaults(gamedb_cmd=cmd_check_all)
+
+    roles = sub.add_parser("roles", help="Least-privilege roles: owner / migrator / rw, logins, drift.")
+    actions = roles.add_subparsers(dest="roles_action", required=True)
+    for action, text in (
+        ("apply", "create or repair every role, grant and setting (idempotent)"),
+        ("sql", "print what apply runs, for a DBA to review"),
+    ):
+        parser = actions.add_parser(action, help=text)
+        parser.add_argument("--schema", help="only this schema (plus the global part)")
+    check = actions.add_parser("check", help="report drift from the model; exit 1 on any")
+    check.add_argument("--json", action="store_true")
+    login = actions.add_parser("login", help="create or update a login")
+    login.add_argument("name")
+    target = login.add_mutually_exclusive_group(required=True)
+    target.add_argument("--schema", help="a service login: DML on this schema only, with its timeouts")
+    target.add_argument("--migrator", action="store_true", help="a deployer login that may run migrations")
+    login.add_argument("--password-env", metavar="VAR", help="take the password from this environment variable")
+    roles.set_defaults(gamedb_cmd=cmd_roles)
 
     server = sub.add_parser("server", help="The embedded PostgreSQL (used when GAMEDB_URL is unset).")
     server.add_argument("action", choices=["url", "stop"], help="url: how to connect; stop: stop it")
@@ -281,6 +307,49 @@ def print_upgrade_report(report: UpgradeReport) -> None:
     )
     if report.not_attempted:
         print(f"not attempted: {', '.join(report.not_attempted)}", file=sys.stderr)
+
+
+def cmd_roles(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    action = options.roles_action
+    only = getattr(options, "schema", None)
+    selected = [get_schema(only, schemas)] if only and action != "login" else list(schemas.values())
+    if action == "sql":
+        print(render(model_statements(selected)), end="")
+        return 0
+    url = resolve_url(project)
+    if action == "apply":
+        apply_roles(url, selected)
+        print(f"roles applied: {MIGRATOR} and {', '.join(f'{s.owner_role}/{s.rw_role}' for s in selected)}")
+        return 0
+    if action == "check":
+        findings = role_findings(url, selected)
+        if options.json:
+            print(json.dumps([f.as_json() for f in findings], indent=2))
+        else:
+            for finding in findings:
+                print(finding)
+            print("roles match the model" if not findings else f"{len(findings)} finding(s): run gamedb roles apply")
+        return 1 if findings else 0
+    schema = None if options.migrator else get_schema(options.schema, schemas)
+    create_login(url, options.name, schemas, schema=schema, password=read_password(options))
+    print(f"login {options.name}: member of {schema.rw_role if schema else MIGRATOR}")
+    return 0
+
+
+def read_password(options: Namespace) -> str | None:
+    """From --password-env, else a prompt when there is a terminal, else none (trust/peer/cert logins)."""
+    if options.password_env:
+        value = os.environ.get(options.password_env)
+        if not value:
+            raise GamedbError(f"environment variable {options.password_env} is not set or empty")
+        return value
+    if not sys.stdin.isatty():
+        print("no password set (no --password-env and no terminal to ask on)", file=sys.stderr)
+        return None
+    first = getpass.getpass(f"password for {options.name}: ")
+    if first != getpass.getpass("again: "):
+        raise GamedbError("the two passwords differ; nothing changed")
+    return first or None
 
 
 def cmd_server(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
+import psycopg
 from sqlalchemy import URL, Connection, Engine, create_engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import NullPool
@@ -57,6 +59,43 @@ def connect(engine: Engine) -> Connection:
         return engine.connect()
     except DBAPIError as exc:
         raise DatabaseUnavailable(f"cannot connect to {mask_url(engine.url)}: {db_error_line(exc)}") from None
+
+
+def psycopg_connect(url: URL, *, autocommit: bool = False) -> psycopg.Connection:
+    """A plain psycopg connection (for statements composed with psycopg.sql), errors masked."""
+    try:
+        return psycopg.connect(
+            url.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=autocommit
+        )
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(f"cannot connect to {mask_url(url)}: {db_error_line(exc)}") from None
+
+
+def service_engine(schema: str, url: URL | str | None = None, **engine_options: Any) -> Engine:
+    """An engine for a service's app sessions, e.g. `service_engine("auth")`.
+
+    Sessions get the schema's statement_timeout and idle_in_transaction_session_timeout as connect
+    options (on top of the login's own settings, which a login could RESET), search_path set to the
+    service schema, and pool pre-ping: an idle-in-transaction timeout (25P03) ends the connection.
+    URL: the argument, else GAMEDB_URL, else the embedded server of the monorepo around the cwd.
+    """
+    from gamedb.discovery import discover_schemas, get_schema
+    from gamedb.project import find_project
+
+    info = get_schema(schema, discover_schemas())
+    if url is None:
+        url = resolve_url(find_project())
+    options = " ".join(
+        f"-c {name}={value}"
+        for name, value in (
+            ("statement_timeout", info.statement_timeout),
+            ("idle_in_transaction_session_timeout", info.idle_in_transaction_session_timeout),
+            ("search_path", info.name),
+        )
+    )
+    engine_options.setdefault("pool_pre_ping", True)
+    connect_args = {**engine_options.pop("connect_args", {}), "options": options}
+    return create_engine(make_url(url).set(drivername=DRIVER), connect_args=connect_args, **engine_options)
 
 
 def db_error_line(exc: BaseException) -> str:

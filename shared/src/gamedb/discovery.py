@@ -8,6 +8,7 @@ or role names: ask the SchemaInfo.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import EntryPoint, entry_points
@@ -20,6 +21,7 @@ from gamedb.errors import DiscoveryError, InvalidSchemaName, UnknownSchema
 from gamedb.names import VERSION_TABLE_SCHEMA, validate_schema_name
 
 ENTRY_POINT_GROUP = "gamedb.schemas"
+DURATION = re.compile(r"[0-9]{1,9}(us|ms|s|min|h|d)?")
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,10 @@ def _describe(ep: EntryPoint) -> SchemaInfo:
     versions_dir = Path(declaration.versions).resolve()
     if not versions_dir.is_dir():
         raise DiscoveryError(f"{where}: versions directory {versions_dir} does not exist")
+    for setting in ("statement_timeout", "idle_in_transaction_session_timeout"):
+        value = getattr(declaration, setting)
+        if not isinstance(value, str) or not DURATION.fullmatch(value):
+            raise DiscoveryError(f"{where}: {setting} {value!r} is not a duration like '5s', '500ms' or '2min'")
     depends_on = tuple(declaration.depends_on)
     for dep in depends_on:
         try:

@@ -49,3 +49,17 @@ def create_schema_sql(schema: str) -> str:
 def drop_schema_sql(schema: str) -> str:
     """The seed's init downgrade for a schema."""
     return "DROP SCHEMA IF EXISTS " + quote_ident(schema) + " CASCADE"
+
+
+def validate_login_name(name: str, taken: set[str]) -> str:
+    """A login name: the schema-name rules, and none of the model's own roles (`taken`)."""
+    if not isinstance(name, str) or not SCHEMA_NAME_PATTERN.fullmatch(name):
+        raise InvalidSchemaName(
+            f"invalid login name {name!r}: must match ^[a-z][a-z0-9_]{{0,39}}$ "
+            "(lowercase letter first, then lowercase letters, digits or _; 40 characters at most)"
+        )
+    if name in RESERVED_SCHEMA_NAMES or name.startswith("pg_") or name in RESERVED_WORDS:
+        raise InvalidSchemaName(f"invalid login name {name!r}: reserved")
+    if name in taken:
+        raise InvalidSchemaName(f"invalid login name {name!r}: it is one of gamedb's own roles")
+    return name

@@ -1,0 +1,51 @@
+"""Running the role model against a server: apply it, add logins, report drift."""
+
+from __future__ import annotations
+
+from sqlalchemy import URL
+
+from gamedb.database import connect, migration_engine, psycopg_connect
+from gamedb.discovery import SchemaInfo
+from gamedb.names import validate_login_name
+from gamedb.role_check import Finding, check_roles
+from gamedb.roles import DEPLOYER_SETTINGS, MIGRATOR, login_statements, model_statements, session_settings
+
+
+def apply_roles(url: URL, schemas: list[SchemaInfo]) -> None:
+    """Create or repair every role, grant and setting of the model, in one transaction."""
+    with psycopg_connect(url) as conn:
+        for statement in model_statements(schemas):
+            conn.execute(statement)
+        conn.commit()
+
+
+def create_login(
+    url: URL,
+    login: str,
+    schemas: dict[str, SchemaInfo],
+    *,
+    schema: SchemaInfo | None,
+    password: str | None,
+) -> None:
+    """A service login (member of `<schema>_rw`, with its timeouts) or, without schema, a deployer."""
+    taken = {MIGRATOR} | {r for s in schemas.values() for r in (s.owner_role, s.rw_role)}
+    validate_login_name(login, taken)
+    group, settings = (schema.rw_role, session_settings(schema)) if schema else (MIGRATOR, DEPLOYER_SETTINGS)
+    with psycopg_connect(url) as conn:
+        verifier = None
+        if password is not None:
+            # libpq computes the SCRAM verifier client-side: the password itself never reaches the server
+            verifier = conn.pgconn.encrypt_password(password.encode(), login.encode(), b"scram-sha-256").decode()
+        for statement in login_statements(login, group, settings, verifier):
+            conn.execute(statement)
+        conn.commit()
+
+
+def role_findings(url: URL, schemas: list[SchemaInfo]) -> list[Finding]:
+    """Everything that differs from the model."""
+    engine = migration_engine(url)
+    try:
+        with connect(engine) as conn:
+            return check_roles(conn, schemas)
+    finally:
+        engine.dispose()
