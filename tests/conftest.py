@@ -176,6 +176,27 @@ def fleet(scratch_service) -> Callable[..., list[Path]]:
     return make
 
 
+@pytest.fixture
+def cluster_roles(database: Database) -> Iterator[None]:
+    """Roles are cluster-wide: every role a test creates is dropped afterwards (its objects and
+    grants in the test database first, logins before groups)."""
+    before = {r for (r,) in database.query("SELECT rolname FROM pg_roles")}
+    yield
+    with psycopg.connect(database.libpq_uri, autocommit=True) as conn:
+        rows = conn.execute("SELECT rolname, rolcanlogin FROM pg_roles").fetchall()
+        new = sorted((r for r in rows if r[0] not in before), key=lambda r: (not r[1], r[0].endswith("_owner")))
+        for role, _ in new:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))
+            conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
+        for role, _ in new:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def login_uri(database: Database, login: str) -> str:
+    """The test database as `login` (test servers trust local logins)."""
+    return make_url(database.libpq_uri).set(username=login).render_as_string(hide_password=False)
+
+
 def versions_files(directory: Path) -> set[str]:
     return {p.name for p in directory.glob("*.py")}
 

@@ -24,9 +24,10 @@ from gamedb.discovery import SchemaInfo, discover_schemas, get_schema, load_all_
 from gamedb.errors import CommandFailed, GamedbError, MigrationFailed, MissingSchemaArgument
 from gamedb.fleet import DatabaseStatus, UpgradeReport, database_status, default_jobs, upgrade_all, write_upgrade_plan
 from gamedb.migration_session import retry_lock_timeouts
+from gamedb.names import validate_login_name
 from gamedb.project import Project, find_project
 from gamedb.role_admin import apply_roles, create_login, role_findings
-from gamedb.roles import MIGRATOR, model_statements, render
+from gamedb.roles import MIGRATOR, model_role_names, model_statements, render
 from gamedb.runtime import ATTR_INIT_REVISION, init_revision_body
 
 # Alembic commands that only read revision files: without a schema they cover every service.
@@ -331,6 +332,7 @@ def cmd_roles(options: Namespace, project: Project, schemas: dict[str, SchemaInf
             print("roles match the model" if not findings else f"{len(findings)} finding(s): run gamedb roles apply")
         return 1 if findings else 0
     schema = None if options.migrator else get_schema(options.schema, schemas)
+    validate_login_name(options.name, model_role_names(schemas.values()))  # before asking for a password
     create_login(url, options.name, schemas, schema=schema, password=read_password(options))
     print(f"login {options.name}: member of {schema.rw_role if schema else MIGRATOR}")
     return 0

@@ -8,7 +8,14 @@ from gamedb.database import connect, migration_engine, psycopg_connect
 from gamedb.discovery import SchemaInfo
 from gamedb.names import validate_login_name
 from gamedb.role_check import Finding, check_roles
-from gamedb.roles import DEPLOYER_SETTINGS, MIGRATOR, login_statements, model_statements, session_settings
+from gamedb.roles import (
+    DEPLOYER_SETTINGS,
+    MIGRATOR,
+    login_statements,
+    model_role_names,
+    model_statements,
+    session_settings,
+)
 
 
 def apply_roles(url: URL, schemas: list[SchemaInfo]) -> None:
@@ -28,8 +35,7 @@ def create_login(
     password: str | None,
 ) -> None:
     """A service login (member of `<schema>_rw`, with its timeouts) or, without schema, a deployer."""
-    taken = {MIGRATOR} | {r for s in schemas.values() for r in (s.owner_role, s.rw_role)}
-    validate_login_name(login, taken)
+    validate_login_name(login, model_role_names(schemas.values()))
     group, settings = (schema.rw_role, session_settings(schema)) if schema else (MIGRATOR, DEPLOYER_SETTINGS)
     with psycopg_connect(url) as conn:
         verifier = None

@@ -269,3 +269,8 @@ def model_statements(schemas: Iterable[SchemaInfo]) -> list[Statement]:
     for info in schemas:
         statements += schema_statements(info)
     return statements + deployer_statements()
+
+
+def model_role_names(schemas: Iterable[SchemaInfo]) -> set[str]:
+    """The roles the model itself defines (a login may not take one of these names)."""
+    return {MIGRATOR} | {role for info in schemas for role in (info.owner_role, info.rw_role)}

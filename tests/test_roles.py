@@ -1,0 +1,342 @@
+"""The role model, proven on a real server: what a service login and a deployer may and may not do."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from conftest import REPO, login_uri
+from gamedb.database import service_engine
+
+CHAT = {
+    "chat": [
+        ("chat1", [], []),
+        (
+            "chat2",
+            ["CREATE TABLE chat.messages (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body text)"],
+            ["DROP TABLE chat.messages"],
+        ),
+    ]
+}
+
+
+@pytest.fixture
+def roles_db(gamedb, database, fleet, cluster_roles):
+    """auth, inventory and chat (1s timeouts) under the model, at head, migrated by a deployer login."""
+    extra = fleet(CHAT)
+    schema_py = extra[0] / "game_chat" / "schema.py"
+    schema_py.write_text(
+        schema_py.read_text().replace(
+            "versions=", 'statement_timeout="1s",\n    idle_in_transaction_session_timeout="1s",\n    versions='
+        )
+    )
+    for args in (
+        ["roles", "apply"],
+        ["roles", "login", "auth_svc", "--schema", "auth"],
+        ["roles", "login", "chat_svc", "--schema", "chat"],
+        ["roles", "login", "deployer", "--migrator"],
+    ):
+        result = gamedb(*args, extra=extra)
+        assert result.code == 0, result.output
+    deployer_url = database.url.replace("postgresql+psycopg://postgres", "postgresql+psycopg://deployer", 1)
+    up = run_as(deployer_url, ["upgrade-all"], extra)
+    assert up.returncode == 0, up.stderr
+    database.extra = extra
+    database.deployer_url = deployer_url
+    return database
+
+
+def run_as(url, args, extra, env_extra=None):
+    env = {k: v for k, v in os.environ.items() if k not in {"GAMEDB_URL", "PYTHONPATH"}}
+    env.update(GAMEDB_URL=url, PYTHONPATH=os.pathsep.join(map(str, extra)), **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "gamedb", *args], cwd=REPO, env=env, capture_output=True, text=True)
+
+
+def sqlstate(uri, statement, params=None):
+    """The SQLSTATE `statement` fails with when run by the login in `uri` (None: it succeeded)."""
+    with psycopg.connect(uri, autocommit=True) as conn:
+        try:
+            conn.execute(statement, params)
+        except psycopg.Error as exc:
+            return exc.sqlstate
+    return None
+
+
+DENIED_TO_AUTH_SVC = [
+    "CREATE TABLE auth.mine (id int)",
+    "ALTER TABLE auth.users ADD COLUMN nickname text",
+    "DROP TABLE auth.refresh_tokens",
+    "TRUNCATE auth.users",
+    "CREATE TABLE public.mine (id int)",
+    "CREATE TEMP TABLE scratch (id int)",
+    "SELECT * FROM inventory.items",
+    "SELECT * FROM alembic.alembic_version_auth",
+    "UPDATE alembic.alembic_version_auth SET version_num = 'x'",
+    "SELECT * FROM alembic.alembic_version_inventory",
+    "SET ROLE auth_owner",
+    "CREATE SCHEMA mine",
+]
+
+
+@pytest.mark.parametrize("statement", DENIED_TO_AUTH_SVC)
+def test_a_service_login_is_refused_everything_but_dml_on_its_schema(roles_db, statement):
+    assert sqlstate(login_uri(roles_db, "auth_svc"), statement) == "42501"
+
+
+def test_a_service_login_inserts_into_an_identity_table_and_reads_it_back(roles_db):
+    uri = login_uri(roles_db, "auth_svc")
+    with psycopg.connect(uri, autocommit=True) as conn:
+        (user_id,) = conn.execute(
+            "INSERT INTO auth.users (login, email, password_hash) VALUES ('ann', 'ann@x', 'h') RETURNING id"
+        ).fetchone()
+        conn.execute("UPDATE auth.users SET disabled = true WHERE id = %s", (user_id,))
+        assert conn.execute("SELECT disabled FROM auth.users").fetchall() == [(True,)]
+        conn.execute("DELETE FROM auth.users")
+
+
+def test_a_table_created_by_a_later_migration_is_usable_at_once(roles_db):
+    uri = login_uri(roles_db, "chat_svc")
+
+    with psycopg.connect(uri, autocommit=True) as conn:
+        conn.execute("INSERT INTO chat.messages (body) VALUES ('hi')")
+        assert conn.execute("SELECT body FROM chat.messages").fetchall() == [("hi",)]
+
+
+def test_every_object_is_owned_by_its_schemas_owner_after_a_deployer_ran_the_migrations(roles_db):
+    rows = roles_db.query(
+        "SELECT n.nspname, c.relname, c.relowner::regrole::text FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('auth', 'inventory', 'chat')"
+    )
+    assert rows and all(owner == f"{schema}_owner" for schema, _, owner in rows)
+    versions = roles_db.query(
+        "SELECT relname, relowner::regrole::text FROM pg_class WHERE relnamespace = 'alembic'::regnamespace"
+        " AND relkind = 'r'"
+    )
+    assert sorted(versions) == [
+        ("alembic_version_auth", "auth_owner"),
+        ("alembic_version_chat", "chat_owner"),
+        ("alembic_version_inventory", "inventory_owner"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "statement", ["CREATE TABLE auth.mine (id int)", "INSERT INTO auth.users (login) VALUES ('x')", "CREATE SCHEMA x"]
+)
+def test_a_deployer_can_do_nothing_without_set_role(roles_db, statement):
+    assert sqlstate(login_uri(roles_db, "deployer"), statement) == "42501"
+
+
+def test_a_service_login_carries_its_schemas_timeouts(roles_db):
+    with psycopg.connect(login_uri(roles_db, "auth_svc"), autocommit=True) as conn:
+        settings = conn.execute(
+            "SELECT current_setting('statement_timeout'), current_setting('idle_in_transaction_session_timeout')"
+        ).fetchone()
+    assert settings == ("5s", "10s")
+
+
+def test_a_statement_longer_than_the_timeout_is_cancelled(roles_db):
+    assert sqlstate(login_uri(roles_db, "chat_svc"), "SELECT pg_sleep(3)") == "57014"
+
+
+def test_idle_in_transaction_past_the_timeout_ends_the_connection(roles_db):
+    with psycopg.connect(login_uri(roles_db, "chat_svc")) as conn:
+        conn.execute("SELECT 1")  # opens a transaction
+        time.sleep(2.5)
+        with pytest.raises(psycopg.Error) as caught:
+            conn.execute("SELECT 1")
+    assert caught.value.sqlstate == "25P03"
+
+
+def test_service_engine_sets_timeouts_search_path_and_pre_ping(roles_db):
+    url = roles_db.url.replace("postgresql+psycopg://postgres", "postgresql+psycopg://auth_svc", 1)
+    engine = service_engine("auth", url)
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT current_setting('statement_timeout'),"
+                    " current_setting('idle_in_transaction_session_timeout'),"
+                    " current_setting('search_path'), count(*) FROM users"
+                )
+            ).one()
+        assert tuple(row) == ("5s", "10s", "auth", 0)
+        assert engine.pool._pre_ping is True
+    finally:
+        engine.dispose()
+
+
+def test_a_migration_waiting_on_an_app_lock_gives_up_with_55p03_and_apps_keep_going(roles_db, scratch_service):
+    app = login_uri(roles_db, "chat_svc")
+    layout_dir = roles_db.extra[0] / "game_chat" / "versions"
+    (layout_dir / "chat3_add_column.py").write_text(
+        (layout_dir / "chat2_step_chat2.py")
+        .read_text()
+        .replace("revision: str = 'chat2'", "revision: str = 'chat3'")
+        .replace("down_revision: str | None = 'chat1'", "down_revision: str | None = 'chat2'")
+        .replace(
+            "CREATE TABLE chat.messages (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body text)",
+            "ALTER TABLE chat.messages ADD COLUMN lang text",
+        )
+        .replace("DROP TABLE chat.messages", "ALTER TABLE chat.messages DROP COLUMN lang")
+    )
+    errors: list[str] = []
+    served = 0
+    stop = threading.Event()
+
+    def app_traffic():
+        nonlocal served
+        with psycopg.connect(app, autocommit=True) as conn:
+            while not stop.is_set():
+                try:
+                    conn.execute("INSERT INTO chat.messages (body) VALUES ('x')")
+                    conn.execute("SELECT count(*) FROM chat.messages").fetchone()
+                    served += 1
+                except psycopg.Error as exc:
+                    errors.append(exc.sqlstate)
+                time.sleep(0.05)
+
+    with psycopg.connect(roles_db.libpq_uri) as holder:  # a long transaction holding a lock on chat.messages
+        holder.execute("SELECT count(*) FROM chat.messages")
+        traffic = threading.Thread(target=app_traffic)
+        traffic.start()
+        started = time.monotonic()
+        result = run_as(
+            roles_db.deployer_url,
+            ["-x", "schema=chat", "upgrade", "head"],
+            roles_db.extra,
+            {"GAMEDB_LOCK_TIMEOUT": "300ms", "GAMEDB_LOCK_RETRIES": "1"},
+        )
+        elapsed = time.monotonic() - started
+        stop.set()
+        traffic.join()
+        holder.rollback()
+
+    assert result.returncode == 1
+    assert "55P03" in result.stderr and "Traceback" not in result.stderr
+    assert elapsed < 30
+    assert errors == [] and served > 0
+    assert roles_db.version_rows("chat") == ["chat2"]
+    assert "lang" not in {
+        c for (c,) in roles_db.query("SELECT column_name FROM information_schema.columns WHERE table_schema = 'chat'")
+    }
+
+
+def catalog_snapshot(database):
+    return database.query(
+        """
+        SELECT 'role', rolname || ':' || rolcanlogin || rolinherit || rolsuper FROM pg_roles
+        UNION ALL SELECT 'member', roleid::regrole || '>' || member::regrole FROM pg_auth_members
+        UNION ALL SELECT 'acl', c.oid::regclass || ':' || coalesce(c.relacl::text, '') || ':' || c.relowner::regrole
+          FROM pg_class c WHERE c.relnamespace::regnamespace::text IN ('auth', 'inventory', 'chat', 'alembic')
+        UNION ALL SELECT 'schema', nspname || ':' || coalesce(nspacl::text, '') || ':' || nspowner::regrole
+          FROM pg_namespace
+        UNION ALL SELECT 'default', defaclrole::regrole || ':' || defaclobjtype::text || ':' || defaclacl::text
+          FROM pg_default_acl
+        UNION ALL SELECT 'setting', setrole::regrole || ':' || array_to_string(setconfig, ',')
+          FROM pg_db_role_setting
+        UNION ALL SELECT 'db', coalesce(datacl::text, '') FROM pg_database WHERE datname = current_database()
+        ORDER BY 1, 2
+        """
+    )
+
+
+def test_roles_apply_twice_changes_nothing(gamedb, roles_db):
+    before = catalog_snapshot(roles_db)
+
+    result = gamedb("roles", "apply", extra=roles_db.extra)
+
+    assert result.code == 0, result.output
+    assert catalog_snapshot(roles_db) == before
+    assert gamedb("roles", "check", extra=roles_db.extra).code == 0
+
+
+def test_roles_check_catches_hand_made_grants_and_apply_removes_them(gamedb, roles_db):
+    roles_db.query("GRANT TRUNCATE ON auth.users TO auth_rw")
+    roles_db.query("GRANT SELECT ON auth.users TO inventory_rw")
+    roles_db.query("ALTER ROLE auth_svc IN DATABASE " + roles_db.name + " RESET statement_timeout")
+
+    check = gamedb("roles", "check", extra=roles_db.extra)
+
+    assert check.code == 1
+    assert "auth: grant beyond the model: auth_rw has TRUNCATE on auth.users" in check.stdout
+    assert "auth: grant beyond the model: inventory_rw has SELECT on auth.users" in check.stdout
+    assert "auth: login setting: auth_svc has statement_timeout=unset, expected 5s" in check.stdout
+    assert gamedb("roles", "apply", extra=roles_db.extra).code == 0
+    assert gamedb("roles", "check", extra=roles_db.extra).code == 0
+    assert sqlstate(login_uri(roles_db, "auth_svc"), "TRUNCATE auth.users") == "42501"
+
+
+def test_roles_check_json_reports_an_object_owned_by_someone_else(gamedb, roles_db):
+    roles_db.query("CREATE TABLE auth.handmade (id int)")
+
+    result = gamedb("roles", "check", "--json", extra=roles_db.extra)
+
+    assert result.code == 1
+    import json
+
+    findings = json.loads(result.stdout)
+    assert {"schema": "auth", "kind": "wrong owner", "detail": "auth.handmade is owned by postgres"} in [
+        {**f, "detail": f["detail"].replace(roles_db.query("SELECT current_user")[0][0], "postgres")} for f in findings
+    ]
+
+
+def test_roles_sql_applied_by_psql_gives_a_clean_check(gamedb, database, cluster_roles, psql):
+    script = gamedb("roles", "sql")
+    assert script.code == 0, script.output
+
+    applied = subprocess.run(
+        [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database.libpq_uri],
+        input=script.stdout,
+        capture_output=True,
+        text=True,
+    )
+
+    assert applied.returncode == 0, applied.stderr
+    assert gamedb("roles", "check").code == 0
+
+
+@pytest.mark.parametrize("name", ["a" * 60, "x; create role pwned superuser", "Auth", "auth_owner", "migrator"])
+def test_login_names_that_would_truncate_inject_or_collide_are_refused(gamedb, database, cluster_roles, name):
+    result = gamedb("roles", "login", name, "--schema", "auth")
+
+    assert result.code == 2
+    assert result.stderr.startswith("gamedb: error: invalid login name")
+    assert database.query("SELECT count(*) FROM pg_roles WHERE rolname IN ('pwned', %s)", (name,)) == [(0,)]
+
+
+def test_a_schema_name_carrying_sql_is_refused_before_any_sql(gamedb, database, cluster_roles):
+    result = gamedb("roles", "apply", "--schema", "x; create role pwned superuser")
+
+    assert result.code == 2
+    assert "unknown schema" in result.stderr
+    assert database.query("SELECT count(*) FROM pg_roles WHERE rolname IN ('pwned', 'migrator')") == [(0,)]
+
+
+def test_a_login_password_becomes_a_scram_verifier_and_is_never_printed(gamedb, database, cluster_roles):
+    assert gamedb("roles", "apply").code == 0
+    env_name = "GAMEDB_TEST_PASSWORD"
+    os.environ[env_name] = "Sup3r-s3cret"
+    try:
+        result = gamedb("roles", "login", "auth_svc", "--schema", "auth", "--password-env", env_name)
+    finally:
+        del os.environ[env_name]
+
+    assert result.code == 0, result.output
+    assert "Sup3r-s3cret" not in result.output
+    (stored,) = database.query("SELECT rolpassword FROM pg_authid WHERE rolname = 'auth_svc'")[0]
+    assert stored.startswith("SCRAM-SHA-256$4096:")
+
+
+def test_a_missing_password_variable_is_an_error_that_changes_nothing(gamedb, database, cluster_roles):
+    result = gamedb("roles", "login", "auth_svc", "--schema", "auth", "--password-env", "GAMEDB_NO_SUCH_VAR")
+
+    assert result.code == 2
+    assert result.stderr.strip() == "gamedb: error: environment variable GAMEDB_NO_SUCH_VAR is not set or empty"
+    assert database.query("SELECT count(*) FROM pg_roles WHERE rolname = 'auth_svc'") == [(0,)]
