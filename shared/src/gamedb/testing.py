@@ -1,0 +1,190 @@
+"""Ready-made checks for one schema, enabled in a service's tests with one line:
+
+    from gamedb.testing import schema_checks
+
+    TestAuthSchema = schema_checks("auth")
+
+Each check runs on a throwaway database of a real server (GAMEDB_TEST_URL, an admin URL, or an
+embedded PostgreSQL started once per test process): exactly one head; upgrade -> downgrade base ->
+upgrade; models match the database; revisions touch their own schema only; and, under the role
+model, `<schema>_rw` can read every table.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from alembic import command
+from psycopg import sql
+from sqlalchemy import URL, make_url
+
+from gamedb.alembic_config import make_config, script_directory
+from gamedb.database import DRIVER, connect, migration_engine
+from gamedb.discovery import SchemaInfo, discover_schemas, get_schema
+from gamedb.drift import schema_drift
+from gamedb.fleet import read_versions
+from gamedb.project import Project, find_project
+from gamedb.role_admin import apply_roles, create_login
+from gamedb.runtime import ATTR_LOGGING_DONE, ATTR_URL
+
+_ADMIN_URI: str | None = None
+
+
+def admin_uri() -> str:
+    """libpq URI of an admin connection: GAMEDB_TEST_URL, else an embedded server for this process."""
+    global _ADMIN_URI
+    if _ADMIN_URI is None:
+        given = os.environ.get("GAMEDB_TEST_URL")
+        if given:
+            _ADMIN_URI = make_url(given).set(drivername="postgresql").render_as_string(hide_password=False)
+        else:
+            from gamedb import embedded
+
+            data_dir = Path(tempfile.mkdtemp(prefix="gamedb-harness-"))
+            _ADMIN_URI = embedded.start_server(data_dir, keep_running=False)
+    return _ADMIN_URI
+
+
+class ThrowawayDatabase:
+    """A database created for one check and dropped after it, with the roles the check created."""
+
+    def __init__(self, admin: str) -> None:
+        self.name = f"gamedb_check_{uuid.uuid4().hex[:10]}"
+        self.admin = admin
+        self.libpq = make_url(admin).set(database=self.name).render_as_string(hide_password=False)
+        self.url: URL = make_url(self.libpq).set(drivername=DRIVER)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            self.roles_before = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles")}
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
+
+    def query(self, statement: str, params: Any = None) -> list[tuple]:
+        with psycopg.connect(self.libpq, autocommit=True) as conn:
+            cur = conn.execute(statement, params)
+            return cur.fetchall() if cur.description else []
+
+    def drop(self) -> None:
+        with psycopg.connect(self.libpq, autocommit=True) as conn:
+            new = [r for (r,) in conn.execute("SELECT rolname FROM pg_roles") if r not in self.roles_before]
+            for role in new:
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))
+                conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
+            logins_first = sorted(new, key=lambda r: r.endswith(("_owner", "_rw")) or r == "migrator")
+            for role in logins_first:
+                conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+OBJECTS_OUTSIDE = """
+SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname NOT IN (%s, 'alembic', 'pg_catalog', 'information_schema', 'pg_toast')
+UNION ALL
+SELECT n.nspname || '.' || t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+WHERE n.nspname NOT IN (%s, 'alembic', 'pg_catalog', 'information_schema', 'pg_toast')
+UNION ALL
+SELECT n.nspname || '.' || p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname NOT IN (%s, 'alembic', 'pg_catalog', 'information_schema')
+UNION ALL
+SELECT 'schema ' || nspname FROM pg_namespace
+WHERE nspname NOT IN (%s, 'alembic', 'public', 'pg_catalog', 'information_schema', 'pg_toast')
+  AND nspname NOT LIKE 'pg\\_temp%%' AND nspname NOT LIKE 'pg\\_toast\\_temp%%'
+ORDER BY 1
+"""
+
+
+def schema_checks(schema: str) -> type:
+    """A test class with every per-schema check for `schema`; assign it to a `Test...` name."""
+
+    class SchemaChecks:
+        @pytest.fixture
+        def info(self) -> SchemaInfo:
+            return get_schema(schema, discover_schemas())
+
+        @pytest.fixture
+        def project(self, info: SchemaInfo) -> Project:
+            return find_project(info.versions_dir)
+
+        @pytest.fixture
+        def db(self) -> Iterator[ThrowawayDatabase]:
+            database = ThrowawayDatabase(admin_uri())
+            yield database
+            database.drop()
+
+        def migrate(self, project: Project, info: SchemaInfo, db: ThrowawayDatabase, action: str, target: str) -> None:
+            config = make_config(project, discover_schemas(), info)
+            config.attributes[ATTR_URL] = db.url
+            config.attributes[ATTR_LOGGING_DONE] = True
+            getattr(command, action)(config, target)
+
+        def versions(self, info: SchemaInfo, db: ThrowawayDatabase) -> list[str]:
+            engine = migration_engine(db.url)
+            try:
+                with connect(engine) as conn:
+                    return read_versions(conn, [info])[info.name]
+            finally:
+                engine.dispose()
+
+        def test_exactly_one_head(self, project: Project, info: SchemaInfo) -> None:
+            heads = script_directory(make_config(project, discover_schemas(), info)).get_heads()
+            assert len(heads) == 1, f"schema {schema} has {len(heads)} heads: {', '.join(heads)} (merge them)"
+
+        def test_upgrade_downgrade_base_upgrade(
+            self, project: Project, info: SchemaInfo, db: ThrowawayDatabase
+        ) -> None:
+            self.migrate(project, info, db, "upgrade", "head")
+            head = self.versions(info, db)
+            self.migrate(project, info, db, "downgrade", "base")
+            assert self.versions(info, db) == []
+            assert db.query("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)) == [], (
+                f"downgrade base left schema {schema} behind"
+            )
+            self.migrate(project, info, db, "upgrade", "head")
+            assert self.versions(info, db) == head
+
+        def test_models_match_the_database(self, project: Project, info: SchemaInfo, db: ThrowawayDatabase) -> None:
+            self.migrate(project, info, db, "upgrade", "head")
+            engine = migration_engine(db.url)
+            try:
+                with connect(engine) as conn:
+                    drift = schema_drift(conn, info)
+            finally:
+                engine.dispose()
+            assert drift == [], f"models and revisions of {schema} differ: {drift}"
+
+        def test_revisions_touch_only_their_own_schema(
+            self, project: Project, info: SchemaInfo, db: ThrowawayDatabase
+        ) -> None:
+            before = db.query(OBJECTS_OUTSIDE, (schema,) * 4)
+            self.migrate(project, info, db, "upgrade", "head")
+            after_upgrade = db.query(OBJECTS_OUTSIDE, (schema,) * 4)
+            self.migrate(project, info, db, "downgrade", "base")
+            after_downgrade = db.query(OBJECTS_OUTSIDE, (schema,) * 4)
+            assert after_upgrade == before, f"revisions of {schema} created {sorted(set(after_upgrade) - set(before))}"
+            assert after_downgrade == before
+
+        def test_rw_role_can_read_every_table(self, project: Project, info: SchemaInfo, db: ThrowawayDatabase) -> None:
+            schemas = discover_schemas()
+            apply_roles(db.url, [info])
+            login = f"{schema}_harness"
+            create_login(db.url, login, schemas, schema=info, password=None)
+            self.migrate(project, info, db, "upgrade", "head")
+            tables = [t for (t,) in db.query("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))]
+            uri = make_url(db.libpq).set(username=login).render_as_string(hide_password=False)
+            denied = []
+            with psycopg.connect(uri, autocommit=True) as conn:
+                for table in sorted(tables):
+                    try:
+                        conn.execute(sql.SQL("SELECT * FROM {} LIMIT 1").format(sql.Identifier(schema, table)))
+                    except psycopg.errors.InsufficientPrivilege:
+                        denied.append(table)
+            assert denied == [], f"{info.rw_role} cannot read {', '.join(denied)}"
+
+    SchemaChecks.__name__ = SchemaChecks.__qualname__ = f"Test{schema.title().replace('_', '')}Schema"
+    return SchemaChecks
