@@ -29,6 +29,7 @@ from gamedb.alembic_config import make_config, script_directory
 from gamedb.database import DRIVER, connect, migration_engine
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema
 from gamedb.drift import schema_drift
+from gamedb.errors import ProjectNotFound
 from gamedb.fleet import read_versions
 from gamedb.project import Project, find_project
 from gamedb.role_admin import apply_roles, create_login
@@ -109,7 +110,10 @@ def schema_checks(schema: str) -> type:
 
         @pytest.fixture
         def project(self, info: SchemaInfo) -> Project:
-            return find_project(info.versions_dir)
+            try:
+                return find_project(info.versions_dir)  # the monorepo the service lives in
+            except ProjectNotFound:
+                return find_project()  # a service outside it, tested from the monorepo
 
         @pytest.fixture
         def db(self) -> Iterator[ThrowawayDatabase]:

@@ -1,0 +1,115 @@
+"""The per-schema harness catches each kind of broken service (and passes a healthy one)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+CHECKS = {
+    "test_exactly_one_head",
+    "test_upgrade_downgrade_base_upgrade",
+    "test_models_match_the_database",
+    "test_revisions_touch_only_their_own_schema",
+    "test_rw_role_can_read_every_table",
+}
+INIT = [("{s}1", [], [])]
+TABLE = ("{s}2", ["CREATE TABLE {s}.t (id int PRIMARY KEY)"], ["DROP TABLE {s}.t"])
+
+CASES = {
+    "healthy": ([*INIT, TABLE], set()),
+    "two_heads": ([*INIT, TABLE, ("{s}3", [], [])], {"test_exactly_one_head"}),
+    # both checks that go down find it
+    "bad_downgrade": (
+        [*INIT, ("{s}2", ["CREATE TABLE {s}.t (id int PRIMARY KEY)"], ["SELECT 1/0"])],
+        {"test_upgrade_downgrade_base_upgrade", "test_revisions_touch_only_their_own_schema"},
+    ),
+    # under the role model the owner may not create in public at all: the rw check's upgrade fails too
+    "leaky": (
+        [*INIT, ("{s}2", ["CREATE TABLE IF NOT EXISTS public.leak (id int)"], [])],
+        {"test_revisions_touch_only_their_own_schema", "test_rw_role_can_read_every_table"},
+    ),
+    "locked_out": (
+        [
+            *INIT,
+            (
+                "{s}2",
+                [
+                    "CREATE TABLE {s}.t (id int PRIMARY KEY)",
+                    "DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{s}_rw') THEN "
+                    "REVOKE SELECT ON {s}.t FROM {s}_rw; END IF; END $$",
+                ],
+                ["DROP TABLE {s}.t"],
+            ),
+        ],
+        {"test_rw_role_can_read_every_table"},
+    ),
+    "drifting": ([*INIT, TABLE], {"test_models_match_the_database"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_harness_fails_exactly_the_check_a_broken_service_breaks(case, fleet, scratch_service, admin_uri, tmp_path):
+    revisions, expected = CASES[case]
+    name = f"h_{case}"
+    steps = [
+        (r.format(s=name), [q.format(s=name) for q in up], [q.format(s=name) for q in down])
+        for r, up, down in revisions
+    ]
+    if case == "two_heads":  # the third revision forks from the first instead of following the second
+        steps[2] = (steps[2][0], [], [])
+    extra = fleet({name: steps})
+    versions = extra[0] / f"game_{name}" / "versions"
+    if case == "two_heads":
+        third = next(versions.glob(f"{name}3_*.py"))
+        third.write_text(
+            third.read_text().replace(
+                f"down_revision: str | None = '{name}2'", f"down_revision: str | None = '{name}1'"
+            )
+        )
+    if case in {"healthy", "two_heads", "bad_downgrade", "locked_out"}:
+        models = extra[0] / f"game_{name}" / "models.py"
+        models.write_text(
+            models.read_text()
+            + (
+                "\n\nfrom sqlalchemy import Integer\nfrom sqlalchemy.orm import Mapped, mapped_column\n\n\n"
+                "class T(Base):\n    __tablename__ = 't'\n"
+                "    id: Mapped[int] = mapped_column(Integer, primary_key=True)\n"
+            )
+        )
+    test_file = tmp_path / f"test_{name}.py"
+    test_file.write_text(f"from gamedb.testing import schema_checks\n\nTestIt = schema_checks({name!r})\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PYTHONPATH=os.pathsep.join(map(str, extra)), GAMEDB_TEST_URL=admin_uri)
+
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(test_file),
+            "-q",
+            "-rA",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    failed = {test for outcome, test in re.findall(r"^(FAILED|ERROR) \S+::TestIt::(\w+)", run.stdout, re.MULTILINE)}
+    passed = {test for test in re.findall(r"^PASSED \S+::TestIt::(\w+)", run.stdout, re.MULTILINE)}
+    assert passed | failed == CHECKS, run.stdout[-3000:]
+    assert expected <= failed, run.stdout[-3000:]
+    if case != "two_heads":  # with two heads, `upgrade head` itself is ambiguous for the other checks too
+        assert failed == expected, run.stdout[-3000:]
