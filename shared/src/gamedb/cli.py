@@ -25,6 +25,7 @@ from gamedb.errors import CommandFailed, GamedbError, MigrationFailed, MissingSc
 from gamedb.fleet import DatabaseStatus, UpgradeReport, database_status, default_jobs, upgrade_all, write_upgrade_plan
 from gamedb.migration_session import retry_lock_timeouts
 from gamedb.names import validate_login_name
+from gamedb.new_service import create_service
 from gamedb.project import Project, find_project
 from gamedb.role_admin import apply_roles, create_login, role_findings
 from gamedb.roles import MIGRATOR, model_role_names, model_statements, render
@@ -129,6 +130,11 @@ def build_parser() -> CommandLine:
     target.add_argument("--migrator", action="store_true", help="a deployer login that may run migrations")
     login.add_argument("--password-env", metavar="VAR", help="take the password from this environment variable")
     roles.set_defaults(gamedb_cmd=cmd_roles)
+
+    new = sub.add_parser("new-service", help="Create services/NAME: package, models, init revision, tests.")
+    new.add_argument("name", help="the schema name (and service folder)")
+    new.add_argument("--no-install", action="store_true", help="do not pip install it into this environment")
+    new.set_defaults(gamedb_cmd=cmd_new_service)
 
     server = sub.add_parser("server", help="The embedded PostgreSQL (used when GAMEDB_URL is unset).")
     server.add_argument("action", choices=["url", "stop"], help="url: how to connect; stop: stop it")
@@ -352,6 +358,26 @@ def read_password(options: Namespace) -> str | None:
     if first != getpass.getpass("again: "):
         raise GamedbError("the two passwords differ; nothing changed")
     return first or None
+
+
+def cmd_new_service(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    made = create_service(project, schemas, options.name, install=not options.no_install)
+    name = options.name
+    print(f"created services/{name} (distribution {made.layout.distribution}):")
+    for path in made.files:
+        print(f"  {_relative(str(path), project)}")
+    if made.init_revision is not None:
+        print(f"  {_relative(str(made.init_revision), project)}  (init revision, branch label {name})")
+    print(f"added {_relative(str(made.layout.versions_dir), project)} to alembic.ini")
+    if made.installed:
+        print(f"installed {made.layout.distribution} (editable) into {sys.prefix}")
+    else:
+        print(f"not installed: pip install -e services/{name}")
+    print("next:")
+    print(f"  gamedb -x schema={name} upgrade head")
+    print(f'  gamedb revision -x schema={name} --autogenerate -m "add tables"   # after editing models.py')
+    print(f"  nox -s \"check(schema='{name}')\"")
+    return 0
 
 
 def cmd_server(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:

@@ -65,6 +65,27 @@ class Base(DeclarativeBase):
 '''
 
 
+SERVICE_TESTS = '''\
+"""gamedb's per-schema checks for {name}: one head, up/down/up, models match, own schema only, rw can read."""
+
+from gamedb.testing import schema_checks
+
+Test{title}Schema = schema_checks("{name}")
+'''
+
+SERVICE_README = """\
+# {name}
+
+The `{name}` service's schema in database `game`: models in `src/game_{name}/models.py`,
+revisions in `src/game_{name}/versions/` (branch label `{name}`, version table
+`alembic.alembic_version_{name}`).
+
+    gamedb -x schema={name} upgrade head
+    gamedb revision -x schema={name} --autogenerate -m "what changed"
+    nox -s "check(schema='{name}')"
+"""
+
+
 @dataclass(frozen=True)
 class ServiceLayout:
     """Where a service's parts live."""
@@ -105,6 +126,17 @@ def write_service(services_dir: Path, name: str) -> ServiceLayout:
     (layout.package_dir / "schema.py").write_text(SCHEMA_MODULE.format(name=name))
     layout.models_file.write_text(MODELS_MODULE.format(name=name))
     return layout
+
+
+def write_service_extras(layout: ServiceLayout) -> list[Path]:
+    """The parts a team gets beyond the package: a README and tests using gamedb's harness."""
+    title = layout.name.title().replace("_", "")
+    tests = layout.root / "tests" / f"test_{layout.name}_schema.py"
+    tests.parent.mkdir(parents=True, exist_ok=True)
+    tests.write_text(SERVICE_TESTS.format(name=layout.name, title=title))
+    readme = layout.root / "README.md"
+    readme.write_text(SERVICE_README.format(name=layout.name))
+    return [readme, tests]
 
 
 def register_in_place(layout: ServiceLayout, entry_point: str | None = None) -> Path:

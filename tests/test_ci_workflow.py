@@ -1,0 +1,55 @@
+"""The CI workflow: a matrix job per schema, fed by discovery."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import REPO
+from gamedb.discovery import discover_schemas
+
+WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
+
+
+def load_workflow() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def test_the_workflow_has_the_list_job_a_job_per_schema_and_the_full_run():
+    jobs = load_workflow()["jobs"]
+
+    assert set(jobs) == {"schemas", "schema", "all"}
+    assert jobs["schema"]["needs"] == "schemas"
+    assert jobs["schema"]["strategy"]["matrix"]["schema"] == "${{ fromJSON(needs.schemas.outputs.schemas) }}"
+    per_schema = " ".join(step.get("run", "") for step in jobs["schema"]["steps"])
+    assert "check(schema='${{ matrix.schema }}')" in per_schema
+    full = " ".join(step.get("run", "") for step in jobs["all"]["steps"])
+    assert "nox -s lint tests" in full and "upgrade-all" in full and "status --check" in full
+
+
+def run_matrix_step(tmp_path: Path, python_path: list[Path] = ()) -> list[str]:
+    (step,) = [s for s in load_workflow()["jobs"]["schemas"]["steps"] if s.get("id") == "list"]
+    output = tmp_path / "github_output"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(GITHUB_OUTPUT=str(output), PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}")
+    if python_path:
+        env["PYTHONPATH"] = os.pathsep.join(map(str, python_path))
+    subprocess.run(["bash", "-eo", "pipefail", "-c", step["run"]], cwd=REPO, env=env, check=True)
+    key, _, value = output.read_text().strip().partition("=")
+    assert key == "schemas"
+    return json.loads(value)
+
+
+def test_the_matrix_steps_output_equals_discovery(tmp_path):
+    assert run_matrix_step(tmp_path) == sorted(discover_schemas())
+
+
+def test_a_new_service_joins_the_matrix_without_a_workflow_edit(tmp_path, scratch_service):
+    chat = scratch_service("chat")
+
+    assert run_matrix_step(tmp_path, [chat.src_dir]) == ["auth", "chat", "inventory"]
