@@ -10,18 +10,15 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
-from sqlalchemy import make_url
 
-from gamedb import embedded
+from gamedb import embedded, testing
 from gamedb.scaffold import ServiceLayout, register_in_place, write_revision, write_service
+from gamedb.testing import ThrowawayDatabase
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,62 +37,53 @@ class Result:
 
 
 @pytest.fixture(scope="session")
-def admin_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """libpq URI of a superuser connection to a maintenance database of the test server."""
-    given = os.environ.get("GAMEDB_TEST_URL")
-    if given:
-        yield make_url(given).set(drivername="postgresql").render_as_string(hide_password=False)
-        return
-    data_dir = tmp_path_factory.mktemp("embedded")
-    yield embedded.start_server(data_dir, keep_running=False)
+def admin_uri() -> str:
+    """libpq URI of a superuser connection: GAMEDB_TEST_URL, else an embedded server for this run."""
+    return testing.admin_uri()
 
 
-@dataclass
-class Database:
-    """A throwaway database: its URLs and a way to query it."""
-
-    name: str
-    libpq_uri: str
-
-    @property
-    def url(self) -> str:
-        """The SQLAlchemy URL a user would put in GAMEDB_URL."""
-        return make_url(self.libpq_uri).set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-
-    def query(self, statement: str, params: tuple | dict | None = None) -> list[tuple]:
-        with psycopg.connect(self.libpq_uri, autocommit=True) as conn:
-            cur = conn.execute(statement, params)
-            return cur.fetchall() if cur.description else []
-
-    def schemas(self) -> set[str]:
-        rows = self.query(
-            "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'"
-        )
-        return {r[0] for r in rows}
-
-    def tables(self, schema: str) -> set[str]:
-        return {r[0] for r in self.query("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))}
-
-    def version_rows(self, schema: str) -> list[str] | None:
-        """Rows of alembic.alembic_version_<schema>, or None when the table does not exist."""
-        exists = self.query("SELECT to_regclass(%s)", (f"alembic.alembic_version_{schema}",))[0][0]
-        if exists is None:
-            return None
-        table = sql.Identifier("alembic", f"alembic_version_{schema}")
-        with psycopg.connect(self.libpq_uri, autocommit=True) as conn:
-            return [r[0] for r in conn.execute(sql.SQL("SELECT version_num FROM {}").format(table))]
+Database = ThrowawayDatabase
 
 
 @pytest.fixture
-def database(admin_uri: str) -> Iterator[Database]:
-    """A fresh, empty database, dropped after the test."""
-    name = f"gamedb_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_uri, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    uri = make_url(admin_uri).set(database=name).render_as_string(hide_password=False)
-    yield Database(name, uri)
-    with psycopg.connect(admin_uri, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+def database(admin_uri: str) -> Iterator[ThrowawayDatabase]:
+    """A fresh, empty database, dropped after the test together with any role the test created."""
+    db = ThrowawayDatabase(admin_uri)
+    yield db
+    db.drop()
+
+
+def cli_env(url: str | None, python_path: list[Path] = (), **extra: str) -> dict[str, str]:
+    """The environment a user's shell would give gamedb: this server, these extra services."""
+    env = {k: v for k, v in os.environ.items() if k not in {"GAMEDB_URL", "PYTHONPATH"}}
+    if url is not None:
+        env["GAMEDB_URL"] = url
+    if python_path:
+        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in python_path)
+    return {**env, **extra}
+
+
+def spawn_cli(args: list[str], url: str | None, python_path: list[Path] = (), **extra: str) -> subprocess.Popen:
+    """`python -m gamedb ARGS` started in the background (concurrency and kill tests)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gamedb", *args],
+        cwd=REPO,
+        env=cli_env(url, python_path, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def apply_with_psql(psql: str, database: ThrowawayDatabase, script: str, *, single_transaction: bool = False):
+    """Run an SQL script through psql the way a DBA would; returns the finished process."""
+    flags = ["-1"] if single_transaction else []
+    return subprocess.run(
+        [psql, "-X", "-q", *flags, "-v", "ON_ERROR_STOP=1", "-d", database.libpq],
+        input=script,
+        capture_output=True,
+        text=True,
+    )
 
 
 def run_cli(
@@ -106,17 +94,13 @@ def run_cli(
     cwd: Path = REPO,
     module: str = "gamedb",
     stdin: str | None = None,
+    **env_extra: str,
 ) -> Result:
     """Run `python -m gamedb ARGS` (or alembic) the way a user's shell would."""
-    env = {k: v for k, v in os.environ.items() if k not in {"GAMEDB_URL", "PYTHONPATH"}}
-    if url is not None:
-        env["GAMEDB_URL"] = url
-    if python_path:
-        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in python_path)
     proc = subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=cwd,
-        env=env,
+        env=cli_env(url, python_path, **env_extra),
         capture_output=True,
         text=True,
         input=stdin,
@@ -174,27 +158,6 @@ def fleet(scratch_service) -> Callable[..., list[Path]]:
         return paths
 
     return make
-
-
-@pytest.fixture
-def cluster_roles(database: Database) -> Iterator[None]:
-    """Roles are cluster-wide: every role a test creates is dropped afterwards (its objects and
-    grants in the test database first, logins before groups)."""
-    before = {r for (r,) in database.query("SELECT rolname FROM pg_roles")}
-    yield
-    with psycopg.connect(database.libpq_uri, autocommit=True) as conn:
-        rows = conn.execute("SELECT rolname, rolcanlogin FROM pg_roles").fetchall()
-        new = sorted((r for r in rows if r[0] not in before), key=lambda r: (not r[1], r[0].endswith("_owner")))
-        for role, _ in new:
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))
-            conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
-        for role, _ in new:
-            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
-
-
-def login_uri(database: Database, login: str) -> str:
-    """The test database as `login` (test servers trust local logins)."""
-    return make_url(database.libpq_uri).set(username=login).render_as_string(hide_password=False)
 
 
 def versions_files(directory: Path) -> set[str]:

@@ -55,7 +55,7 @@ def test_session_prelude_holds_the_schemas_advisory_lock_and_sets_timeouts(engin
         )
         assert settings == ("2s", "gamedb:auth")
         assert len(locks) == 1 and locks[0][0] == LOCK_CLASS_ID
-        with psycopg.connect(database.libpq_uri, autocommit=True) as other:
+        with psycopg.connect(database.libpq, autocommit=True) as other:
             taken = other.execute("SELECT pg_try_advisory_lock(%s, hashtext('auth'))", (LOCK_CLASS_ID,)).fetchone()[0]
             free = other.execute("SELECT pg_try_advisory_lock(%s, hashtext('inventory'))", (LOCK_CLASS_ID,)).fetchone()[
                 0

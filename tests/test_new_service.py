@@ -114,7 +114,7 @@ def test_new_service_end_to_end_in_a_fresh_environment(repo_copy, database, tmp_
     checks = subprocess.run(
         ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "services/chat/tests"],
         cwd=repo_copy,
-        env={**env, "GAMEDB_TEST_URL": database.libpq_uri},
+        env={**env, "GAMEDB_TEST_URL": database.libpq},
         capture_output=True,
         text=True,
     )

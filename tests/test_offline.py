@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
+from conftest import apply_with_psql
 from gamedb.discovery import discover_schemas
 
 SCHEMAS = sorted(discover_schemas())
@@ -28,12 +27,7 @@ def test_offline_sql_applied_with_psql_matches_the_online_upgrade(schema, gamedb
     assert offline.stdout.startswith("BEGIN;")
     assert offline.stdout.rstrip().endswith("COMMIT;")
 
-    applied = subprocess.run(
-        [psql, "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-d", database.libpq_uri],
-        input=offline.stdout,
-        capture_output=True,
-        text=True,
-    )
+    applied = apply_with_psql(psql, database, offline.stdout, single_transaction=True)
     assert applied.returncode == 0, applied.stderr
     offline_shape = shape(database, schema)
 

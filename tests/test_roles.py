@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 
@@ -12,7 +10,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from conftest import REPO, login_uri
+from conftest import apply_with_psql, run_cli
 from gamedb.database import service_engine
 
 CHAT = {
@@ -28,7 +26,7 @@ CHAT = {
 
 
 @pytest.fixture
-def roles_db(gamedb, database, fleet, cluster_roles):
+def roles_db(gamedb, database, fleet):
     """auth, inventory and chat (1s timeouts) under the model, at head, migrated by a deployer login."""
     extra = fleet(CHAT)
     schema_py = extra[0] / "game_chat" / "schema.py"
@@ -46,17 +44,11 @@ def roles_db(gamedb, database, fleet, cluster_roles):
         result = gamedb(*args, extra=extra)
         assert result.code == 0, result.output
     deployer_url = database.url.replace("postgresql+psycopg://postgres", "postgresql+psycopg://deployer", 1)
-    up = run_as(deployer_url, ["upgrade-all"], extra)
-    assert up.returncode == 0, up.stderr
+    up = run_cli(["upgrade-all"], url=deployer_url, python_path=extra)
+    assert up.code == 0, up.stderr
     database.extra = extra
     database.deployer_url = deployer_url
     return database
-
-
-def run_as(url, args, extra, env_extra=None):
-    env = {k: v for k, v in os.environ.items() if k not in {"GAMEDB_URL", "PYTHONPATH"}}
-    env.update(GAMEDB_URL=url, PYTHONPATH=os.pathsep.join(map(str, extra)), **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "gamedb", *args], cwd=REPO, env=env, capture_output=True, text=True)
 
 
 def sqlstate(uri, statement, params=None):
@@ -87,11 +79,11 @@ DENIED_TO_AUTH_SVC = [
 
 @pytest.mark.parametrize("statement", DENIED_TO_AUTH_SVC)
 def test_a_service_login_is_refused_everything_but_dml_on_its_schema(roles_db, statement):
-    assert sqlstate(login_uri(roles_db, "auth_svc"), statement) == "42501"
+    assert sqlstate(roles_db.login_uri("auth_svc"), statement) == "42501"
 
 
 def test_a_service_login_inserts_into_an_identity_table_and_reads_it_back(roles_db):
-    uri = login_uri(roles_db, "auth_svc")
+    uri = roles_db.login_uri("auth_svc")
     with psycopg.connect(uri, autocommit=True) as conn:
         (user_id,) = conn.execute(
             "INSERT INTO auth.users (login, email, password_hash) VALUES ('ann', 'ann@x', 'h') RETURNING id"
@@ -102,7 +94,7 @@ def test_a_service_login_inserts_into_an_identity_table_and_reads_it_back(roles_
 
 
 def test_a_table_created_by_a_later_migration_is_usable_at_once(roles_db):
-    uri = login_uri(roles_db, "chat_svc")
+    uri = roles_db.login_uri("chat_svc")
 
     with psycopg.connect(uri, autocommit=True) as conn:
         conn.execute("INSERT INTO chat.messages (body) VALUES ('hi')")
@@ -130,11 +122,11 @@ def test_every_object_is_owned_by_its_schemas_owner_after_a_deployer_ran_the_mig
     "statement", ["CREATE TABLE auth.mine (id int)", "INSERT INTO auth.users (login) VALUES ('x')", "CREATE SCHEMA x"]
 )
 def test_a_deployer_can_do_nothing_without_set_role(roles_db, statement):
-    assert sqlstate(login_uri(roles_db, "deployer"), statement) == "42501"
+    assert sqlstate(roles_db.login_uri("deployer"), statement) == "42501"
 
 
 def test_a_service_login_carries_its_schemas_timeouts(roles_db):
-    with psycopg.connect(login_uri(roles_db, "auth_svc"), autocommit=True) as conn:
+    with psycopg.connect(roles_db.login_uri("auth_svc"), autocommit=True) as conn:
         settings = conn.execute(
             "SELECT current_setting('statement_timeout'), current_setting('idle_in_transaction_session_timeout')"
         ).fetchone()
@@ -142,11 +134,11 @@ def test_a_service_login_carries_its_schemas_timeouts(roles_db):
 
 
 def test_a_statement_longer_than_the_timeout_is_cancelled(roles_db):
-    assert sqlstate(login_uri(roles_db, "chat_svc"), "SELECT pg_sleep(3)") == "57014"
+    assert sqlstate(roles_db.login_uri("chat_svc"), "SELECT pg_sleep(3)") == "57014"
 
 
 def test_idle_in_transaction_past_the_timeout_ends_the_connection(roles_db):
-    with psycopg.connect(login_uri(roles_db, "chat_svc")) as conn:
+    with psycopg.connect(roles_db.login_uri("chat_svc")) as conn:
         conn.execute("SELECT 1")  # opens a transaction
         time.sleep(2.5)
         with pytest.raises(psycopg.Error) as caught:
@@ -173,7 +165,7 @@ def test_service_engine_sets_timeouts_search_path_and_pre_ping(roles_db):
 
 
 def test_a_migration_waiting_on_an_app_lock_gives_up_with_55p03_and_apps_keep_going(roles_db, scratch_service):
-    app = login_uri(roles_db, "chat_svc")
+    app = roles_db.login_uri("chat_svc")
     layout_dir = roles_db.extra[0] / "game_chat" / "versions"
     (layout_dir / "chat3_add_column.py").write_text(
         (layout_dir / "chat2_step_chat2.py")
@@ -202,23 +194,24 @@ def test_a_migration_waiting_on_an_app_lock_gives_up_with_55p03_and_apps_keep_go
                     errors.append(exc.sqlstate)
                 time.sleep(0.05)
 
-    with psycopg.connect(roles_db.libpq_uri) as holder:  # a long transaction holding a lock on chat.messages
+    with psycopg.connect(roles_db.libpq) as holder:  # a long transaction holding a lock on chat.messages
         holder.execute("SELECT count(*) FROM chat.messages")
         traffic = threading.Thread(target=app_traffic)
         traffic.start()
         started = time.monotonic()
-        result = run_as(
-            roles_db.deployer_url,
+        result = run_cli(
             ["-x", "schema=chat", "upgrade", "head"],
-            roles_db.extra,
-            {"GAMEDB_LOCK_TIMEOUT": "300ms", "GAMEDB_LOCK_RETRIES": "1"},
+            url=roles_db.deployer_url,
+            python_path=roles_db.extra,
+            GAMEDB_LOCK_TIMEOUT="300ms",
+            GAMEDB_LOCK_RETRIES="1",
         )
         elapsed = time.monotonic() - started
         stop.set()
         traffic.join()
         holder.rollback()
 
-    assert result.returncode == 1
+    assert result.code == 1
     assert "55P03" in result.stderr and "Traceback" not in result.stderr
     assert elapsed < 30
     assert errors == [] and served > 0
@@ -270,7 +263,7 @@ def test_roles_check_catches_hand_made_grants_and_apply_removes_them(gamedb, rol
     assert "auth: login setting: auth_svc has statement_timeout=unset, expected 5s" in check.stdout
     assert gamedb("roles", "apply", extra=roles_db.extra).code == 0
     assert gamedb("roles", "check", extra=roles_db.extra).code == 0
-    assert sqlstate(login_uri(roles_db, "auth_svc"), "TRUNCATE auth.users") == "42501"
+    assert sqlstate(roles_db.login_uri("auth_svc"), "TRUNCATE auth.users") == "42501"
 
 
 def test_roles_check_json_reports_an_object_owned_by_someone_else(gamedb, roles_db):
@@ -287,23 +280,18 @@ def test_roles_check_json_reports_an_object_owned_by_someone_else(gamedb, roles_
     ]
 
 
-def test_roles_sql_applied_by_psql_gives_a_clean_check(gamedb, database, cluster_roles, psql):
+def test_roles_sql_applied_by_psql_gives_a_clean_check(gamedb, database, psql):
     script = gamedb("roles", "sql")
     assert script.code == 0, script.output
 
-    applied = subprocess.run(
-        [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database.libpq_uri],
-        input=script.stdout,
-        capture_output=True,
-        text=True,
-    )
+    applied = apply_with_psql(psql, database, script.stdout)
 
     assert applied.returncode == 0, applied.stderr
     assert gamedb("roles", "check").code == 0
 
 
 @pytest.mark.parametrize("name", ["a" * 60, "x; create role pwned superuser", "Auth", "auth_owner", "migrator"])
-def test_login_names_that_would_truncate_inject_or_collide_are_refused(gamedb, database, cluster_roles, name):
+def test_login_names_that_would_truncate_inject_or_collide_are_refused(gamedb, database, name):
     result = gamedb("roles", "login", name, "--schema", "auth")
 
     assert result.code == 2
@@ -311,7 +299,7 @@ def test_login_names_that_would_truncate_inject_or_collide_are_refused(gamedb, d
     assert database.query("SELECT count(*) FROM pg_roles WHERE rolname IN ('pwned', %s)", (name,)) == [(0,)]
 
 
-def test_a_schema_name_carrying_sql_is_refused_before_any_sql(gamedb, database, cluster_roles):
+def test_a_schema_name_carrying_sql_is_refused_before_any_sql(gamedb, database):
     result = gamedb("roles", "apply", "--schema", "x; create role pwned superuser")
 
     assert result.code == 2
@@ -319,7 +307,7 @@ def test_a_schema_name_carrying_sql_is_refused_before_any_sql(gamedb, database, 
     assert database.query("SELECT count(*) FROM pg_roles WHERE rolname IN ('pwned', 'migrator')") == [(0,)]
 
 
-def test_a_login_password_becomes_a_scram_verifier_and_is_never_printed(gamedb, database, cluster_roles):
+def test_a_login_password_becomes_a_scram_verifier_and_is_never_printed(gamedb, database):
     assert gamedb("roles", "apply").code == 0
     env_name = "GAMEDB_TEST_PASSWORD"
     os.environ[env_name] = "Sup3r-s3cret"
@@ -334,7 +322,7 @@ def test_a_login_password_becomes_a_scram_verifier_and_is_never_printed(gamedb, 
     assert stored.startswith("SCRAM-SHA-256$4096:")
 
 
-def test_a_missing_password_variable_is_an_error_that_changes_nothing(gamedb, database, cluster_roles):
+def test_a_missing_password_variable_is_an_error_that_changes_nothing(gamedb, database):
     result = gamedb("roles", "login", "auth_svc", "--schema", "auth", "--password-env", "GAMEDB_NO_SUCH_VAR")
 
     assert result.code == 2

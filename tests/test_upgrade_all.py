@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import psycopg
 
-from conftest import REPO
+from conftest import apply_with_psql, spawn_cli
 from gamedb.discovery import discover_schemas
 
 INSTALLED = sorted(discover_schemas())
@@ -28,19 +26,6 @@ def simple(name, steps=2):
 
 def heads_of(database, schemas):
     return {s: database.version_rows(s) for s in schemas}
-
-
-def spawn(args, url, extra, env_extra=None):
-    env = {k: v for k, v in os.environ.items() if k not in {"GAMEDB_URL", "PYTHONPATH"}}
-    env.update(GAMEDB_URL=url, PYTHONPATH=os.pathsep.join(map(str, extra)), **(env_extra or {}))
-    return subprocess.Popen(
-        [sys.executable, "-m", "gamedb", *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_upgrade_all_brings_every_schema_to_head_and_a_second_run_does_nothing(gamedb, database, fleet):
@@ -67,7 +52,7 @@ def test_two_concurrent_upgrade_alls_both_succeed_and_apply_everything_once(data
     slow = [("slow1", [], []), ("slow2", ["CREATE TABLE slow.t (id int)", "SELECT pg_sleep(1)"], ["DROP TABLE slow.t"])]
     extra = fleet({"slow": slow, "chat": simple("chat", 3)})
 
-    runs = [spawn(["upgrade-all"], database.url, extra) for _ in range(2)]
+    runs = [spawn_cli(["upgrade-all"], database.url, extra) for _ in range(2)]
     results = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in runs]
 
     assert [code for code, _, _ in results] == [0, 0], results
@@ -128,7 +113,7 @@ def wait_for(predicate, timeout=30.0):
 def test_a_killed_run_leaves_nothing_half_applied_and_releases_its_lock(gamedb, database, fleet):
     slow2 = ("slow2", ["CREATE TABLE slow.t (id int)", SLEEPY], ["DROP TABLE slow.t"])
     extra = fleet({"slow": [("slow1", [], []), slow2]})
-    proc = spawn(["upgrade-all"], database.url, extra, {"PGOPTIONS": "-c gamedb.test_sleep=on"})
+    proc = spawn_cli(["upgrade-all"], database.url, extra, PGOPTIONS="-c gamedb.test_sleep=on")
     sleeping = (
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'gamedb:slow' AND query LIKE '%pg_sleep%'"
     )
@@ -152,10 +137,10 @@ def test_a_killed_run_leaves_nothing_half_applied_and_releases_its_lock(gamedb, 
 def test_a_run_waits_for_another_run_of_the_same_schema_but_not_of_others(database, fleet):
     from gamedb.migration_session import LOCK_CLASS_ID
 
-    with psycopg.connect(database.libpq_uri, autocommit=True) as holder:
+    with psycopg.connect(database.libpq, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s, hashtext('auth'))", (LOCK_CLASS_ID,))
-        blocked = spawn(["-x", "schema=auth", "upgrade", "head"], database.url, [], {"GAMEDB_LOCK_WAIT": "2"})
-        free = spawn(["-x", "schema=inventory", "upgrade", "head"], database.url, [])
+        blocked = spawn_cli(["-x", "schema=auth", "upgrade", "head"], database.url, GAMEDB_LOCK_WAIT="2")
+        free = spawn_cli(["-x", "schema=inventory", "upgrade", "head"], database.url)
         assert free.wait(timeout=60) == 0, free.stderr.read()
         assert blocked.wait(timeout=60) != 0
         stderr = blocked.stderr.read()
@@ -210,12 +195,7 @@ def test_upgrade_all_sql_plan_applied_with_psql_gives_the_online_result(gamedb, 
     assert plan.code == 0, plan.output
     assert plan.stdout.count("BEGIN;") == plan.stdout.count("COMMIT;") == 3  # one transaction per schema
 
-    applied = subprocess.run(
-        [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database.libpq_uri],
-        input=plan.stdout,
-        capture_output=True,
-        text=True,
-    )
+    applied = apply_with_psql(psql, database, plan.stdout)
 
     assert applied.returncode == 0, applied.stderr
     assert database.version_rows("chat") == ["chat3"]

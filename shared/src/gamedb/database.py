@@ -61,12 +61,11 @@ def connect(engine: Engine) -> Connection:
         raise DatabaseUnavailable(f"cannot connect to {mask_url(engine.url)}: {db_error_line(exc)}") from None
 
 
-def psycopg_connect(url: URL, *, autocommit: bool = False) -> psycopg.Connection:
+def psycopg_connect(url: URL | str, *, autocommit: bool = False) -> psycopg.Connection:
     """A plain psycopg connection (for statements composed with psycopg.sql), errors masked."""
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     try:
-        return psycopg.connect(
-            url.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=autocommit
-        )
+        return psycopg.connect(libpq, autocommit=autocommit)
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"cannot connect to {mask_url(url)}: {db_error_line(exc)}") from None
 

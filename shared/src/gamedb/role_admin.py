@@ -18,7 +18,7 @@ from gamedb.roles import (
 )
 
 
-def apply_roles(url: URL, schemas: list[SchemaInfo]) -> None:
+def apply_roles(url: URL | str, schemas: list[SchemaInfo]) -> None:
     """Create or repair every role, grant and setting of the model, in one transaction."""
     with psycopg_connect(url) as conn:
         for statement in model_statements(schemas):
@@ -27,7 +27,7 @@ def apply_roles(url: URL, schemas: list[SchemaInfo]) -> None:
 
 
 def create_login(
-    url: URL,
+    url: URL | str,
     login: str,
     schemas: dict[str, SchemaInfo],
     *,
@@ -47,7 +47,7 @@ def create_login(
         conn.commit()
 
 
-def role_findings(url: URL, schemas: list[SchemaInfo]) -> list[Finding]:
+def role_findings(url: URL | str, schemas: list[SchemaInfo]) -> list[Finding]:
     """Everything that differs from the model."""
     engine = migration_engine(url)
     try:

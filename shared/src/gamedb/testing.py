@@ -23,14 +23,13 @@ import psycopg
 import pytest
 from alembic import command
 from psycopg import sql
-from sqlalchemy import URL, make_url
+from sqlalchemy import make_url
 
 from gamedb.alembic_config import make_config, script_directory
 from gamedb.database import DRIVER, connect, migration_engine
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema
 from gamedb.drift import schema_drift
 from gamedb.errors import ProjectNotFound
-from gamedb.fleet import read_versions
 from gamedb.project import Project, find_project
 from gamedb.role_admin import apply_roles, create_login
 from gamedb.runtime import ATTR_LOGGING_DONE, ATTR_URL
@@ -54,13 +53,18 @@ def admin_uri() -> str:
 
 
 class ThrowawayDatabase:
-    """A database created for one check and dropped after it, with the roles the check created."""
+    """A database created for one test and dropped after it, with every role created meanwhile.
+
+    Roles are cluster-wide: `drop()` removes those that did not exist when the database was made
+    (their objects and grants in it first, logins before group roles).
+    """
 
     def __init__(self, admin: str) -> None:
-        self.name = f"gamedb_check_{uuid.uuid4().hex[:10]}"
+        self.name = f"gamedb_test_{uuid.uuid4().hex[:10]}"
         self.admin = admin
         self.libpq = make_url(admin).set(database=self.name).render_as_string(hide_password=False)
-        self.url: URL = make_url(self.libpq).set(drivername=DRIVER)
+        # the SQLAlchemy URL a user would put in GAMEDB_URL
+        self.url = make_url(self.libpq).set(drivername=DRIVER).render_as_string(hide_password=False)
         with psycopg.connect(admin, autocommit=True) as conn:
             self.roles_before = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles")}
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
@@ -69,6 +73,27 @@ class ThrowawayDatabase:
         with psycopg.connect(self.libpq, autocommit=True) as conn:
             cur = conn.execute(statement, params)
             return cur.fetchall() if cur.description else []
+
+    def login_uri(self, login: str) -> str:
+        """This database as `login` (a test server trusts local logins)."""
+        return make_url(self.libpq).set(username=login).render_as_string(hide_password=False)
+
+    def schemas(self) -> set[str]:
+        rows = self.query(
+            r"SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\_%' AND nspname <> 'information_schema'"
+        )
+        return {r[0] for r in rows}
+
+    def tables(self, schema: str) -> set[str]:
+        return {r[0] for r in self.query("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))}
+
+    def version_rows(self, schema: str) -> list[str] | None:
+        """Rows of alembic.alembic_version_<schema>, or None when the table does not exist."""
+        if self.query("SELECT to_regclass(%s)", (f"alembic.alembic_version_{schema}",))[0][0] is None:
+            return None
+        table = sql.Identifier("alembic", f"alembic_version_{schema}")
+        with psycopg.connect(self.libpq, autocommit=True) as conn:
+            return sorted(r[0] for r in conn.execute(sql.SQL("SELECT version_num FROM {}").format(table)))
 
     def drop(self) -> None:
         with psycopg.connect(self.libpq, autocommit=True) as conn:
@@ -128,12 +153,7 @@ def schema_checks(schema: str) -> type:
             getattr(command, action)(config, target)
 
         def versions(self, info: SchemaInfo, db: ThrowawayDatabase) -> list[str]:
-            engine = migration_engine(db.url)
-            try:
-                with connect(engine) as conn:
-                    return read_versions(conn, [info])[info.name]
-            finally:
-                engine.dispose()
+            return db.version_rows(info.name) or []
 
         def test_exactly_one_head(self, project: Project, info: SchemaInfo) -> None:
             heads = script_directory(make_config(project, discover_schemas(), info)).get_heads()
@@ -180,9 +200,8 @@ def schema_checks(schema: str) -> type:
             create_login(db.url, login, schemas, schema=info, password=None)
             self.migrate(project, info, db, "upgrade", "head")
             tables = [t for (t,) in db.query("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))]
-            uri = make_url(db.libpq).set(username=login).render_as_string(hide_password=False)
             denied = []
-            with psycopg.connect(uri, autocommit=True) as conn:
+            with psycopg.connect(db.login_uri(login), autocommit=True) as conn:
                 for table in sorted(tables):
                     try:
                         conn.execute(sql.SQL("SELECT * FROM {} LIMIT 1").format(sql.Identifier(schema, table)))
