@@ -23,6 +23,7 @@ from gamedb.database import URL_ENV, db_error_line, libpq_url, resolve_url
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema, load_all_models
 from gamedb.errors import CommandFailed, GamedbError, MigrationFailed, MissingSchemaArgument
 from gamedb.fleet import DatabaseStatus, UpgradeReport, database_status, default_jobs, upgrade_all, write_upgrade_plan
+from gamedb.lint import lint_schemas
 from gamedb.migration_session import retry_lock_timeouts
 from gamedb.names import validate_login_name
 from gamedb.new_service import create_service
@@ -130,6 +131,11 @@ def build_parser() -> CommandLine:
     target.add_argument("--migrator", action="store_true", help="a deployer login that may run migrations")
     login.add_argument("--password-env", metavar="VAR", help="take the password from this environment variable")
     roles.set_defaults(gamedb_cmd=cmd_roles)
+
+    lint = sub.add_parser("lint", help="squawk over each schema's migration SQL (-x schema=NAME for one).")
+    lint.add_argument("--exclude", help="squawk rules to skip, comma-separated")
+    lint.add_argument("--reporter", choices=["tty", "gcc", "json", "gitlab"], help="squawk's output style")
+    lint.set_defaults(gamedb_cmd=cmd_lint)
 
     new = sub.add_parser("new-service", help="Create services/NAME: package, models, init revision, tests.")
     new.add_argument("name", help="the schema name (and service folder)")
@@ -358,6 +364,14 @@ def read_password(options: Namespace) -> str | None:
     if first != getpass.getpass("again: "):
         raise GamedbError("the two passwords differ; nothing changed")
     return first or None
+
+
+def cmd_lint(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    name = schema_from_x(options.x)
+    selected = [get_schema(name, schemas)] if name else list(schemas.values())
+    squawk_args = [f"--exclude={options.exclude}"] if options.exclude else []
+    squawk_args += [f"--reporter={options.reporter}"] if options.reporter else []
+    return lint_schemas(project, schemas, selected, squawk_args)
 
 
 def cmd_new_service(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
