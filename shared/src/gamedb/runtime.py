@@ -39,7 +39,6 @@ ATTR_SCHEMAS = "gamedb.schemas"
 ATTR_SCHEMA = "gamedb.schema"
 ATTR_URL = "gamedb.url"
 ATTR_ENGINE = "gamedb.engine"
-ATTR_OFFLINE_PLAN = "gamedb.offline_plan"
 ATTR_APPLIED = "gamedb.applied"  # a list: each applied step appends (source ids, destination ids)
 ATTR_LOGGING_DONE = "gamedb.logging_configured"
 ATTR_INIT_REVISION = "gamedb.init_revision"
@@ -127,13 +126,10 @@ def _record_step(applied: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> Call
 
 
 def _run_offline(context: EnvironmentContext, schema: SchemaInfo) -> None:
-    in_plan = bool(context.config.attributes.get(ATTR_OFFLINE_PLAN))
     context.configure(
         dialect_name="postgresql",
         literal_binds=True,
-        transaction_per_migration=False,  # the reviewed script is one all-or-nothing transaction
-        # inside upgrade-all's plan the whole file is one transaction (psql -1): no BEGIN/COMMIT per schema
-        transactional_ddl=not in_plan,
+        transaction_per_migration=False,  # one schema's script is one all-or-nothing transaction
         **_configure_options(context, schema),
     )
     with context.begin_transaction():
