@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from gamedb import embedded
 from gamedb.alembic_config import check_revision_target, make_config, script_directory
-from gamedb.database import URL_ENV, db_error_line, libpq_url, resolve_url
+from gamedb.database import URL_ENV, db_error_line, error_line, libpq_url, resolve_url
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema, load_all_models
 from gamedb.errors import CommandFailed, GamedbError, MigrationFailed, MissingSchemaArgument
 from gamedb.fleet import DatabaseStatus, UpgradeReport, database_status, default_jobs, upgrade_all, write_upgrade_plan
@@ -206,7 +206,7 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
         else:
             call()
     except (CommandError, RevisionError) as exc:
-        raise CommandFailed(_one_line(str(exc))) from None
+        raise CommandFailed(error_line(exc)) from None
     except DBAPIError as exc:
         where = f"schema {schema.name!r}: " if schema else ""
         raise MigrationFailed(f"{where}{db_error_line(exc)}") from None
@@ -422,7 +422,3 @@ def _relative(path: str, project: Project) -> str:
         return os.path.relpath(path, project.root) if path.startswith(str(project.root)) else path
     except ValueError:
         return path
-
-
-def _one_line(message: str) -> str:
-    return " ".join(message.split())

@@ -104,3 +104,10 @@ def db_error_line(exc: BaseException) -> str:
     line = text[0] if text else type(orig).__name__
     sqlstate = getattr(orig, "sqlstate", None)
     return f"{line} [SQLSTATE {sqlstate}]" if sqlstate else line
+
+
+def error_line(exc: BaseException) -> str:
+    """Any error as one line: a database error's first line and SQLSTATE, else the message joined."""
+    if isinstance(exc, DBAPIError):
+        return db_error_line(exc)
+    return " ".join(str(exc).split())

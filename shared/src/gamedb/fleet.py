@@ -24,7 +24,7 @@ from sqlalchemy import URL, Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from gamedb.alembic_config import make_config, script_directory
-from gamedb.database import connect, db_error_line, migration_engine
+from gamedb.database import connect, error_line, migration_engine
 from gamedb.discovery import SchemaInfo
 from gamedb.drift import schema_drift
 from gamedb.errors import DiscoveryError, GamedbError
@@ -143,9 +143,7 @@ class DatabaseStatus:
         return all(s.clean for s in self.schemas)
 
 
-def database_status(
-    project: Project, schemas: dict[str, SchemaInfo], url: URL, *, with_drift: bool = True
-) -> DatabaseStatus:
+def database_status(project: Project, schemas: dict[str, SchemaInfo], url: URL) -> DatabaseStatus:
     """Current revision, head, pending revisions and (for schemas at head) drift of every schema."""
     ordered = upgrade_order(schemas)
     engine = migration_engine(url)
@@ -156,7 +154,7 @@ def database_status(
             for info in ordered:
                 index = revision_index(project, schemas, info)
                 pending = _pending(index, current[info.name])
-                drift = schema_drift(conn, info) if with_drift and not pending else None
+                drift = None if pending else schema_drift(conn, info)
                 rows.append(
                     SchemaStatus(info.name, info.version_table, current[info.name], index.heads, pending, drift)
                 )
@@ -280,8 +278,7 @@ def _run_schema(name: str) -> _Outcome:
     try:
         return _Outcome(name, _upgrade_one(project, schemas, info, _ENGINE))
     except (CommandError, DBAPIError, GamedbError) as exc:
-        reason = db_error_line(exc) if isinstance(exc, DBAPIError) else " ".join(str(exc).split())
-        return _Outcome(name, [], reason, _versions_after_failure(_ENGINE, info))
+        return _Outcome(name, [], error_line(exc), _versions_after_failure(_ENGINE, info))
 
 
 def _schedule(todo: list[SchemaInfo], jobs: int) -> Iterator[_Outcome]:
@@ -291,11 +288,17 @@ def _schedule(todo: list[SchemaInfo], jobs: int) -> Iterator[_Outcome]:
     ready = [n for n in names if not waiting_on[n]]
     failed = False
     if jobs <= 1 or len(todo) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        while ready and not failed:
-            outcome = _run_schema(ready.pop(0))
-            failed = outcome.error is not None
-            ready += _released(outcome, waiting_on, names)
-            yield outcome
+        global _ENGINE
+        try:
+            while ready and not failed:
+                outcome = _run_schema(ready.pop(0))
+                failed = outcome.error is not None
+                ready += _released(outcome, waiting_on, names)
+                yield outcome
+        finally:  # in this process the engine must not outlive the call (a next call may use another URL)
+            if _ENGINE is not None:
+                _ENGINE.dispose()
+                _ENGINE = None
         return
     global _PARENT_PID
     _PARENT_PID = os.getpid()
