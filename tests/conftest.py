@@ -7,7 +7,6 @@ Every test that touches PostgreSQL gets a database of its own on a real server: 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -167,10 +166,6 @@ def versions_files(directory: Path) -> set[str]:
 @pytest.fixture(scope="session")
 def psql() -> str:
     """A psql binary: the embedded server's own if installed, else the one on PATH."""
-    bin_dir = embedded.bin_dir()
-    candidate = bin_dir / "psql" if bin_dir else None
-    if candidate and candidate.exists():
-        return str(candidate)
-    found = shutil.which("psql")
+    found = embedded.psql_binary()
     assert found, "psql is needed for the offline test: install gamedb[embedded] or a PostgreSQL client"
     return found

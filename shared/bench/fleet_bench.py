@@ -24,18 +24,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
 from sqlalchemy import make_url
 
 from gamedb import embedded
 from gamedb.discovery import discover_schemas
 from gamedb.scaffold import register_in_place, write_revision, write_service
+from gamedb.testing import ThrowawayDatabase
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -68,15 +66,11 @@ def build_monorepo(root: Path, schemas: int, revisions: int) -> list[Path]:
 @contextmanager
 def fresh_database(admin_uri: str) -> Iterator[tuple[str, str]]:
     """A new database: (SQLAlchemy URL, libpq URI); dropped afterwards."""
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_uri, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    libpq = make_url(admin_uri).set(database=name).render_as_string(hide_password=False)
+    database = ThrowawayDatabase(admin_uri)
     try:
-        yield make_url(libpq).set(drivername="postgresql+psycopg").render_as_string(hide_password=False), libpq
+        yield database.url, database.libpq
     finally:
-        with psycopg.connect(admin_uri, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        database.drop()
 
 
 def timed(commands: list[list[str]], env: dict[str, str], cwd: Path, stdin: str | None = None) -> float:
@@ -122,10 +116,7 @@ def best(result: dict[str, float | int], key: str, seconds: float) -> None:
 
 
 def psql_binary() -> str:
-    bin_dir = embedded.bin_dir()
-    if bin_dir and (bin_dir / "psql").exists():
-        return str(bin_dir / "psql")
-    found = shutil.which("psql")
+    found = embedded.psql_binary()
     if not found:
         sys.exit("bench: no psql found (install gamedb[embedded] or a PostgreSQL client)")
     return found

