@@ -26,11 +26,14 @@ class SchemaDeclaration:
     models: dotted module path whose `metadata` attribute is the MetaData bound to the schema.
     versions: the directory holding this schema's revision files.
     depends_on: schemas that must be at head before this one is upgraded.
+    extensions: PostgreSQL extensions the schema's revisions use (e.g. "citext", "pg_trgm"); gamedb
+        creates them once, in the shared schema `extensions`, before any revision runs.
     statement_timeout / idle_in_transaction_session_timeout: for the service's app sessions.
     """
 
     models: str
     versions: Path
     depends_on: tuple[str, ...] = ()
+    extensions: tuple[str, ...] = ()
     statement_timeout: str = "5s"
     idle_in_transaction_session_timeout: str = "10s"

@@ -18,7 +18,8 @@ from sqlalchemy import MetaData
 
 from gamedb.declaration import SchemaDeclaration
 from gamedb.errors import DiscoveryError, InvalidSchemaName, UnknownSchema
-from gamedb.names import VERSION_TABLE_SCHEMA, validate_schema_name
+from gamedb.model_enums import stamp_enum_schemas
+from gamedb.names import VERSION_TABLE_SCHEMA, validate_extension_name, validate_schema_name
 
 ENTRY_POINT_GROUP = "gamedb.schemas"
 DURATION = re.compile(r"[0-9]{1,9}(us|ms|s|min|h|d)?")
@@ -33,6 +34,7 @@ class SchemaInfo:
     models: str
     versions_dir: Path
     depends_on: tuple[str, ...] = ()
+    extensions: tuple[str, ...] = ()
     statement_timeout: str = "5s"
     idle_in_transaction_session_timeout: str = "10s"
 
@@ -119,12 +121,21 @@ def _describe(ep: EntryPoint) -> SchemaInfo:
             validate_schema_name(dep)
         except InvalidSchemaName as exc:
             raise DiscoveryError(f"{where}: depends_on: {exc}") from None
+    if isinstance(declaration.extensions, str):
+        raise DiscoveryError(f"{where}: extensions must be a tuple of names, not the string {declaration.extensions!r}")
+    extensions = tuple(declaration.extensions)
+    for extension in extensions:
+        try:
+            validate_extension_name(extension)
+        except InvalidSchemaName as exc:
+            raise DiscoveryError(f"{where}: extensions: {exc}") from None
     return SchemaInfo(
         name=ep.name,
         distribution=dist,
         models=declaration.models,
         versions_dir=versions_dir,
         depends_on=depends_on,
+        extensions=extensions,
         statement_timeout=declaration.statement_timeout,
         idle_in_transaction_session_timeout=declaration.idle_in_transaction_session_timeout,
     )
@@ -144,4 +155,8 @@ def _load_metadata(info: SchemaInfo) -> MetaData:
     strays = sorted(t.fullname for t in metadata.tables.values() if t.schema != info.name)
     if strays:
         raise DiscoveryError(f"{where}: tables outside schema {info.name!r}: {', '.join(strays)}")
+    try:
+        stamp_enum_schemas(metadata, info.name)
+    except DiscoveryError as exc:
+        raise DiscoveryError(f"{where}: {exc}") from None
     return metadata

@@ -8,23 +8,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
 
+from gamedb.autogen import autogenerate_options
 from gamedb.discovery import SchemaInfo
-from gamedb.names import VERSION_TABLE_SCHEMA
-from gamedb.runtime import include_only
+from gamedb.extensions import see_extension_types
 
 
 def schema_drift(connection: Connection, schema: SchemaInfo) -> list[str]:
     """The differences autogenerate finds between `schema`'s models and the database ([] = none)."""
-    context = MigrationContext.configure(
-        connection,
-        opts={
-            "include_schemas": True,
-            "include_name": include_only(schema),
-            "compare_type": True,
-            "version_table": schema.version_table,
-            "version_table_schema": VERSION_TABLE_SCHEMA,
-        },
-    )
+    see_extension_types(connection)
+    context = MigrationContext.configure(connection, opts=autogenerate_options(schema))
     return [describe(diff) for diff in compare_metadata(context, schema.metadata)]
 
 

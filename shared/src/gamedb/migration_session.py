@@ -18,7 +18,8 @@ from sqlalchemy.exc import DBAPIError
 
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import GamedbError
-from gamedb.names import VERSION_TABLE_SCHEMA, quote_ident, quote_literal
+from gamedb.extensions import ensure_extensions, extension_statements, see_extension_types
+from gamedb.names import VERSION_TABLE_SCHEMA, quote_ident, quote_literal, search_path_for
 
 log = logging.getLogger("gamedb.migration_session")
 T = TypeVar("T")
@@ -43,13 +44,16 @@ def lock_wait_seconds() -> float:
     return float(os.environ.get("GAMEDB_LOCK_WAIT", "600"))
 
 
-def prepare_migration_session(connection: Connection, schema: SchemaInfo) -> None:
+def prepare_migration_session(connection: Connection, schema: SchemaInfo, *, runs_revisions: bool = True) -> None:
     """Session prelude of a migration connection; ends with COMMIT so Alembic owns the transactions.
 
     Takes the schema's advisory lock by polling pg_try_advisory_lock outside any transaction (a
     blocking pg_advisory_lock deadlocks with CREATE INDEX CONCURRENTLY), sets timeouts, makes the
-    server abandon the run if this client dies, creates the `alembic` schema if missing and, when
-    the schema's owner role exists and the login may use it, SET ROLE to it.
+    server abandon the run if this client dies, creates the `alembic` schema and the declared
+    extensions if missing and, when the schema's owner role exists and the login may use it, SET ROLE
+    to it. A run that executes revisions gets the schema's search_path (its own schema, then
+    `extensions`); a run that compares models (autogenerate, check) keeps the default one, which
+    reflection needs to see other schemas' names qualified.
     """
     connection.execute(
         text(
@@ -70,6 +74,7 @@ def prepare_migration_session(connection: Connection, schema: SchemaInfo) -> Non
     connection.commit()
     acquire_schema_lock(connection, schema)
     _ensure_version_table_schema(connection)
+    ensure_extensions(connection, schema)
     owner = connection.execute(
         text(
             "SELECT rolname FROM pg_roles WHERE rolname = :owner"
@@ -79,6 +84,12 @@ def prepare_migration_session(connection: Connection, schema: SchemaInfo) -> Non
     ).scalar()
     if owner is not None:
         connection.execute(text("SELECT set_config('role', :owner, false)"), {"owner": owner})
+    if runs_revisions:
+        connection.execute(
+            text("SELECT set_config('search_path', :path, false)"), {"path": search_path_for(schema.name)}
+        )
+    else:
+        see_extension_types(connection)
     connection.commit()  # see the module docstring: an open transaction here loses the whole run
 
 
@@ -135,16 +146,35 @@ def _ensure_version_table_schema(connection: Connection) -> None:
 
 def offline_prelude(schema: SchemaInfo) -> list[str]:
     """The prelude as SQL for a script applied in one transaction (`psql -1 -f`)."""
-    name = quote_literal(schema.name)
-    owner = quote_literal(schema.owner_role)
+    lock, role = _offline_lock_and_timeouts(schema), _offline_role_and_search_path(schema)
     return [
-        f"SELECT pg_advisory_xact_lock({LOCK_CLASS_ID}, hashtext({name}))",
+        *lock,
+        "CREATE SCHEMA IF NOT EXISTS " + quote_ident(VERSION_TABLE_SCHEMA),
+        *extension_statements(schema.extensions),
+        *role,
+    ]
+
+
+def offline_transaction_settings(schema: SchemaInfo) -> list[str]:
+    """What a script's later transaction of the same schema sets first (after a COMMIT inside a revision)."""
+    return [*_offline_lock_and_timeouts(schema), *_offline_role_and_search_path(schema)]
+
+
+def _offline_lock_and_timeouts(schema: SchemaInfo) -> list[str]:
+    return [
+        f"SELECT pg_advisory_xact_lock({LOCK_CLASS_ID}, hashtext({quote_literal(schema.name)}))",
         f"SET LOCAL lock_timeout = {quote_literal(lock_timeout())}",
         f"SET LOCAL statement_timeout = {quote_literal(statement_timeout())}",
-        "CREATE SCHEMA IF NOT EXISTS " + quote_ident(VERSION_TABLE_SCHEMA),
+    ]
+
+
+def _offline_role_and_search_path(schema: SchemaInfo) -> list[str]:
+    owner = quote_literal(schema.owner_role)
+    return [
         "DO $gamedb$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = "
         f"{owner} AND rolname <> current_user AND pg_has_role(current_user, oid, 'MEMBER')) "
         f"THEN PERFORM set_config('role', {owner}, true); END IF; END $gamedb$",
+        f"SET LOCAL search_path = {search_path_for(schema.name)}",
     ]
 
 

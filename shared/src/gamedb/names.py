@@ -13,8 +13,12 @@ from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
 from gamedb.errors import InvalidSchemaName
 
 SCHEMA_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
-RESERVED_SCHEMA_NAMES = frozenset({"public", "information_schema", "alembic", "migrator"})
+RESERVED_SCHEMA_NAMES = frozenset({"public", "information_schema", "alembic", "migrator", "extensions"})
 VERSION_TABLE_SCHEMA = "alembic"
+# Where declared extensions live: outside every service schema (a service's `downgrade base` drops
+# its schema with CASCADE and must never take a shared extension with it), usable by every role.
+EXTENSIONS_SCHEMA = "extensions"
+EXTENSION_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 
 def validate_schema_name(name: str) -> str:
@@ -29,6 +33,18 @@ def validate_schema_name(name: str) -> str:
     if name in RESERVED_WORDS:
         raise InvalidSchemaName(f"invalid schema name {name!r}: an SQL reserved word")
     return name
+
+
+def validate_extension_name(name: str) -> str:
+    """Return `name` if it can name a PostgreSQL extension (e.g. citext, pg_trgm, uuid-ossp)."""
+    if not isinstance(name, str) or not EXTENSION_NAME_PATTERN.fullmatch(name):
+        raise InvalidSchemaName(f"invalid extension name {name!r}: must match ^[a-z][a-z0-9_-]{{0,62}}$")
+    return name
+
+
+def search_path_for(schema: str) -> str:
+    """The search_path a schema's revisions run with: its own schema, the extensions, pg_catalog."""
+    return ", ".join([quote_ident(schema), quote_ident(EXTENSIONS_SCHEMA), "pg_catalog"])
 
 
 def quote_ident(name: str) -> str:

@@ -20,6 +20,7 @@ from alembic.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.util import CommandError
 
+from gamedb.autogen import autogenerate_options
 from gamedb.database import connect, migration_engine, resolve_url
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema
 from gamedb.errors import GamedbError, MissingSchemaArgument
@@ -29,7 +30,7 @@ from gamedb.migration_session import (
     prepare_migration_session,
     release_schema_lock,
 )
-from gamedb.names import VERSION_TABLE_SCHEMA, create_schema_sql, drop_schema_sql
+from gamedb.names import create_schema_sql, drop_schema_sql
 from gamedb.project import Project
 
 log = logging.getLogger("gamedb.runtime")
@@ -87,26 +88,8 @@ def target_schema(context: EnvironmentContext) -> SchemaInfo:
     return get_schema(name, schemas)
 
 
-def include_only(schema: SchemaInfo) -> Callable[[str | None, str, dict[str, Any]], bool]:
-    """Autogenerate filter: reflect the target schema only (not public, not alembic, no other service)."""
-
-    def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
-        if type_ == "schema":
-            return name == schema.name
-        return True
-
-    return include_name
-
-
 def _configure_options(context: EnvironmentContext, schema: SchemaInfo) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "target_metadata": schema.metadata,
-        "version_table": schema.version_table,
-        "version_table_schema": VERSION_TABLE_SCHEMA,
-        "include_schemas": True,
-        "include_name": include_only(schema),
-        "compare_type": True,
-    }
+    options = autogenerate_options(schema)
     callbacks = []
     if _loads_foreign_revisions(context, schema):
         callbacks.append(_refuse_foreign_revision(schema))
@@ -154,7 +137,9 @@ def _run_online(context: EnvironmentContext, schema: SchemaInfo) -> None:
         engine = migration_engine(url)
     try:
         with connect(engine) as connection:
-            prepare_migration_session(connection, schema)
+            # autogenerate and check reflect: they keep the default search_path (see migration_session)
+            compares_models = "revision_context" in _instance(context).context_opts
+            prepare_migration_session(connection, schema, runs_revisions=not compares_models)
             try:
                 context.configure(
                     connection=connection,
@@ -168,6 +153,11 @@ def _run_online(context: EnvironmentContext, schema: SchemaInfo) -> None:
     finally:
         if owns_engine:
             engine.dispose()
+
+
+def _instance(context: EnvironmentContext) -> EnvironmentContext:
+    # env.py hands over the module `alembic.context`, a proxy of the EnvironmentContext in use
+    return getattr(context, "_proxy", None) or context
 
 
 def _loads_foreign_revisions(context: EnvironmentContext, schema: SchemaInfo) -> bool:

@@ -1,0 +1,46 @@
+"""Autogenerate configured for one schema: what it compares, how it writes a revision.
+
+`autogenerate_options(schema)` is the one set of options given to Alembic by every run that compares
+models with the database: `revision --autogenerate`, `check`, `check-all` and `status`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gamedb.autogen.defaults  # registers the server default comparator
+import gamedb.autogen.impl  # noqa: F401 - replaces Alembic's PostgreSQL implementation
+from gamedb.autogen.enums import SCHEMA_OPTION
+from gamedb.autogen.ordering import defer_cyclic_foreign_keys
+from gamedb.autogen.render import render_item
+from gamedb.discovery import SchemaInfo
+from gamedb.names import VERSION_TABLE_SCHEMA
+
+
+def include_only(schema: SchemaInfo) -> Callable[[str | None, str, dict[str, Any]], bool]:
+    """Autogenerate filter: reflect the target schema only (not public, not alembic, no other service)."""
+
+    def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
+        if type_ == "schema":
+            return name == schema.name
+        return True
+
+    return include_name
+
+
+def autogenerate_options(schema: SchemaInfo) -> dict[str, Any]:
+    """Options for Alembic's MigrationContext that compare `schema` (and only it) with its models."""
+    return {
+        "target_metadata": schema.metadata,
+        "version_table": schema.version_table,
+        "version_table_schema": VERSION_TABLE_SCHEMA,
+        "include_schemas": True,
+        "include_name": include_only(schema),
+        "compare_type": True,
+        # True lets Alembic compare identity columns; gamedb.autogen.defaults compares the rest first
+        "compare_server_default": True,
+        "render_item": render_item,
+        "process_revision_directives": defer_cyclic_foreign_keys,
+        SCHEMA_OPTION: schema.name,
+    }

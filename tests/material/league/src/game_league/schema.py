@@ -1,0 +1,13 @@
+"""The league service's entry in `gamedb.schemas`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gamedb import SchemaDeclaration
+
+SCHEMA = SchemaDeclaration(
+    models="game_league.models",
+    versions=Path(__file__).with_name("versions"),
+    extensions=("citext",),
+)
