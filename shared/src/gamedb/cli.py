@@ -21,7 +21,7 @@ from gamedb import embedded
 from gamedb.alembic_config import check_revision_target, make_config, script_directory
 from gamedb.database import URL_ENV, db_error_line, error_line, libpq_url, resolve_url
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema, load_all_models
-from gamedb.errors import CommandFailed, GamedbError, MigrationFailed, MissingSchemaArgument
+from gamedb.errors import CommandFailed, GamedbError, MigrationFailed, MissingSchemaArgument, user_code_error
 from gamedb.fleet import DatabaseStatus, UpgradeReport, database_status, default_jobs, upgrade_all, write_upgrade_plan
 from gamedb.lint import lint_schemas
 from gamedb.migration_session import retry_lock_timeouts
@@ -30,7 +30,7 @@ from gamedb.new_service import create_service
 from gamedb.project import Project, find_project
 from gamedb.role_admin import apply_roles, create_login, role_findings
 from gamedb.roles import MIGRATOR, model_role_names, model_statements, render
-from gamedb.runtime import ATTR_INIT_REVISION, init_revision_body
+from gamedb.runtime import ATTR_INIT_REVISION, ATTR_VERBOSE, init_revision_body
 
 # Alembic commands that only read revision files: without a schema they cover every service.
 UNSCOPED_COMMANDS = frozenset({"init", "list_templates", "heads", "history", "branches", "show"})
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def run(argv: Sequence[str]) -> int:
     """Run one command line; return its exit code. User errors are one line on stderr."""
     args = hoist_x_options(list(argv))
-    debug = "--debug" in args
+    debug = bool({"--debug", "-v", "--verbose"} & set(args))
     try:
         return dispatch(args)
     except GamedbError as exc:
@@ -65,6 +65,11 @@ def run(argv: Sequence[str]) -> int:
     except BrokenPipeError:  # `gamedb ... --sql | head`: the reader left, nothing to report
         sys.stderr.close()
         return 0
+    except Exception as exc:  # a revision file, a model or a hook failed: where, in one line
+        if debug:
+            raise
+        print(f"gamedb: error: {user_code_error(exc)} (-v shows the traceback)", file=sys.stderr)
+        return 1
 
 
 def hoist_x_options(argv: list[str]) -> list[str]:
@@ -93,6 +98,9 @@ def build_parser() -> CommandLine:
     """Alembic's own parser (every command and option) plus gamedb's commands."""
     cli = CommandLine(prog="gamedb")
     cli.parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    cli.parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show Alembic's progress and comparison notes, and tracebacks"
+    )
     sub = cli.subparsers
 
     schemas = sub.add_parser("schemas", help="List the schemas the installed services declare.")
@@ -184,7 +192,10 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
             f"`gamedb {name}` works on one schema: add -x schema=NAME "
             f"(known schemas: {', '.join(schemas) or 'none installed'})"
         )
+    if name == "check" and schema is not None:
+        return check_schema(project, schema)
     config = make_config(project, schemas, schema, cmd_opts=options)
+    config.attributes[ATTR_VERBOSE] = bool(options.verbose)
     kwargs = {k: getattr(options, k, None) for k in kwarg}
     if schema is not None and name in {"upgrade", "downgrade"}:
         check_revision_target(script_directory(config), schema, options.revision)
@@ -279,13 +290,34 @@ def print_status(status: DatabaseStatus) -> None:
         print(f"version tables no service declares: {', '.join(status.orphan_version_tables)}")
 
 
-def cmd_check_all(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
-    status = database_status(project, schemas, resolve_url(project))
+def check_schema(project: Project, schema: SchemaInfo) -> int:
+    """`gamedb -x schema=S check`: the schema's models against the database, as readable lines."""
+    status = database_status(project, {schema.name: schema}, resolve_url(project))
+    print_findings(status)
+    row = status.schemas[0]
+    if row.clean:
+        print(f"{schema.name}: models match the database")
+        return 0
+    if row.pending:
+        raise CommandFailed(f"schema {schema.name!r} is not at head: run gamedb -x schema={schema.name} upgrade head")
+    raise CommandFailed(
+        f"schema {schema.name!r}: {len(row.drift or [])} difference(s) between models and database: "
+        f'gamedb revision -x schema={schema.name} --autogenerate -m "..." writes them'
+    )
+
+
+def print_findings(status: DatabaseStatus) -> None:
+    """Pending revisions and drift of every schema, one line each, on stderr."""
     for row in status.schemas:
         if row.pending:
-            print(f"{row.schema}: {len(row.pending)} revision(s) not applied; run upgrade-all first", file=sys.stderr)
+            print(f"{row.schema}: {len(row.pending)} revision(s) not applied", file=sys.stderr)
         for line in row.drift or []:
             print(f"{row.schema}: {line}", file=sys.stderr)
+
+
+def cmd_check_all(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    status = database_status(project, schemas, resolve_url(project))
+    print_findings(status)
     if status.clean:
         print(f"{len(status.schemas)} schemas: models match the database")
         return 0

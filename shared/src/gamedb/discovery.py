@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import MetaData
 
 from gamedb.declaration import SchemaDeclaration
-from gamedb.errors import DiscoveryError, InvalidSchemaName, UnknownSchema
+from gamedb.errors import DiscoveryError, InvalidSchemaName, UnknownSchema, user_code_error
 from gamedb.model_enums import stamp_enum_schemas
 from gamedb.names import VERSION_TABLE_SCHEMA, validate_extension_name, validate_schema_name
 
@@ -146,7 +146,9 @@ def _load_metadata(info: SchemaInfo) -> MetaData:
     try:
         module = importlib.import_module(info.models)
     except Exception as exc:  # noqa: BLE001
-        raise DiscoveryError(f"{where}: models module {info.models!r} cannot be imported: {exc}") from None
+        raise DiscoveryError(
+            f"{where}: models module {info.models!r} cannot be imported: {user_code_error(exc)}"
+        ) from None
     metadata = getattr(module, "metadata", None)
     if not isinstance(metadata, MetaData):
         raise DiscoveryError(f"{where}: {info.models}.metadata is not a SQLAlchemy MetaData")

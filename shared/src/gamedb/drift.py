@@ -6,33 +6,71 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Column, Connection, Table
 
 from gamedb.autogen import autogenerate_options
 from gamedb.discovery import SchemaInfo
 from gamedb.extensions import see_extension_types
+
+IN_MODELS = "is in the models, not in the database"
+IN_DATABASE = "is in the database, not in the models"
 
 
 def schema_drift(connection: Connection, schema: SchemaInfo) -> list[str]:
     """The differences autogenerate finds between `schema`'s models and the database ([] = none)."""
     see_extension_types(connection)
     context = MigrationContext.configure(connection, opts=autogenerate_options(schema))
-    return [describe(diff) for diff in compare_metadata(context, schema.metadata)]
+    lines: list[str] = []
+    for diff in compare_metadata(context, schema.metadata):
+        lines += [describe(d) for d in diff] if isinstance(diff, list) else [describe(diff)]
+    return lines
 
 
-def describe(diff: Any) -> str:
-    """One line for one autogenerate diff tuple (or list of column modifications)."""
-    if isinstance(diff, list):
-        return "; ".join(describe(d) for d in diff)
+def describe(diff: tuple[Any, ...]) -> str:
+    """One line for one autogenerate diff tuple: what, which object, database vs models."""
     kind, *rest = diff
-    subject = next((r for r in rest if hasattr(r, "name")), None)
-    table = getattr(subject, "table", None)
-    if kind.endswith("_table") and subject is not None:
-        name = subject.fullname
-    elif kind.startswith("modify_") and len(rest) >= 3:
-        name = f"{rest[0] + '.' if rest[0] else ''}{rest[1]}.{rest[2]}"
-    elif table is not None and subject is not None:
-        name = f"{table.fullname}.{subject.name}"
-    else:
-        name = str(getattr(subject, "name", rest[0] if rest else ""))
-    return f"{kind} {name}"
+    if kind in ("add_table", "remove_table"):
+        return f"table {rest[0].fullname} {IN_MODELS if kind == 'add_table' else IN_DATABASE}"
+    if kind in ("add_column", "remove_column"):
+        schema, table, column = rest
+        return f"column {_qualified(schema, table)}.{column.name} {IN_MODELS if kind == 'add_column' else IN_DATABASE}"
+    if kind.startswith("modify_"):
+        schema, table, column, _existing, found, wanted = rest
+        what = kind.removeprefix("modify_")
+        return (
+            f"column {_qualified(schema, table)}.{column}: {what} {_show(found)} in the database, "
+            f"{_show(wanted)} in the models"
+        )
+    if kind in ("add_enum", "remove_enum"):
+        name, values = rest
+        return f"enum type {name} ({', '.join(values)}) {IN_MODELS if kind == 'add_enum' else IN_DATABASE}"
+    if kind == "add_enum_values":
+        name, values = rest
+        return f"enum type {name}: values {', '.join(values)} {IN_MODELS}"
+    if kind == "change_enum_values":
+        name, found, wanted = rest
+        return f"enum type {name}: values ({', '.join(found)}) in the database, ({', '.join(wanted)}) in the models"
+    for prefix, label in (("add_", IN_MODELS), ("remove_", IN_DATABASE)):
+        if kind.startswith(prefix):
+            subject = rest[0]
+            table = getattr(subject, "table", None)
+            where = f" on {table.fullname}" if isinstance(table, Table) else ""
+            noun = {"fk": "foreign key", "constraint": "constraint", "index": "index"}.get(kind[len(prefix) :], kind)
+            return f"{noun} {getattr(subject, 'name', None) or '(unnamed)'}{where} {label}"
+    return " ".join(str(part) for part in diff)
+
+
+def _qualified(schema: str | None, table: str) -> str:
+    return f"{schema}.{table}" if schema else table
+
+
+def _show(value: Any) -> str:
+    """A type, a default or a flag as a person would write it."""
+    arg = getattr(value, "arg", None)
+    if arg is not None:  # a server default
+        return repr(arg) if isinstance(arg, str) else str(getattr(arg, "text", arg))
+    if value is None:
+        return "none"
+    if isinstance(value, Column):
+        return value.name
+    return str(value)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import traceback
+
 
 class GamedbError(Exception):
     """Base of every error caused by input, configuration or the database, never by a bug."""
@@ -47,3 +50,25 @@ class CommandFailed(GamedbError):
 
 class EmbeddedServerError(GamedbError):
     """The embedded PostgreSQL could not be installed or started."""
+
+
+# Frames in these are the machinery; the last frame outside them is the user's code that failed.
+_LIBRARY_PATHS = (
+    f"{os.sep}site-packages{os.sep}",
+    f"{os.sep}gamedb{os.sep}",
+    "<frozen ",
+    f"{os.sep}migrations{os.sep}env.py",
+)
+
+
+def user_code_error(exc: BaseException) -> str:
+    """An exception raised in a service's code (revision, models, types) as one line naming its file and line."""
+    where = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if not any(part in frame.filename for part in _LIBRARY_PATHS):
+            where = f"{frame.filename}, line {frame.lineno}"
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f"{exc.filename}, line {exc.lineno}"
+        exc = SyntaxError(exc.msg)
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{where}: {type(exc).__name__}: {message}" if where else f"{type(exc).__name__}: {message}"

@@ -29,14 +29,14 @@ from gamedb.discovery import SchemaInfo
 from gamedb.drift import schema_drift
 from gamedb.errors import DiscoveryError, GamedbError
 from gamedb.migration_session import retry_lock_timeouts
-from gamedb.names import VERSION_TABLE_SCHEMA, quote_ident
+from gamedb.names import EXTENSIONS_SCHEMA, VERSION_TABLE_SCHEMA, quote_ident
 from gamedb.project import Project
 from gamedb.revision_index import RevisionIndex, UnreadableRevisions, read_revision_index
 from gamedb.runtime import ATTR_APPLIED, ATTR_ENGINE, ATTR_LOGGING_DONE
 
 log = logging.getLogger("gamedb.fleet")
 
-SYSTEM_SCHEMAS = frozenset({"public", "information_schema", VERSION_TABLE_SCHEMA})
+SYSTEM_SCHEMAS = frozenset({"public", "information_schema", VERSION_TABLE_SCHEMA, EXTENSIONS_SCHEMA})
 
 
 def upgrade_order(schemas: dict[str, SchemaInfo]) -> list[SchemaInfo]:

@@ -43,6 +43,11 @@ ATTR_ENGINE = "gamedb.engine"
 ATTR_APPLIED = "gamedb.applied"  # a list: each applied step appends (source ids, destination ids)
 ATTR_LOGGING_DONE = "gamedb.logging_configured"
 ATTR_INIT_REVISION = "gamedb.init_revision"
+ATTR_VERBOSE = "gamedb.verbose"  # True: Alembic's INFO notes from autogenerate and the dialect are shown
+
+# Alembic's notes while comparing ("Detected sequence ... assuming SERIAL", "Couldn't determine database
+# type ..."): hundreds of lines at forty schemas, shown only with -v.
+CHATTY_LOGGERS = ("alembic.autogenerate", "alembic.ddl")
 
 
 def schema_version_tables(config: Config | None = None) -> dict[str, str]:
@@ -59,6 +64,9 @@ def run_env(context: EnvironmentContext) -> None:
         if config.config_file_name and not config.attributes.get(ATTR_LOGGING_DONE):
             fileConfig(config.config_file_name, disable_existing_loggers=False)
             logging.getLogger("alembic.runtime.migration").addFilter(_quiet_preamble)
+            if not config.attributes.get(ATTR_VERBOSE):
+                for name in CHATTY_LOGGERS:
+                    logging.getLogger(name).setLevel(logging.WARNING)
         schema = target_schema(context)
         _ = schema.metadata  # import and check the models before anything touches the database
         if context.is_offline_mode():
