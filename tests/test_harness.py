@@ -17,6 +17,7 @@ CHECKS = {
     "test_models_match_the_database",
     "test_revisions_touch_only_their_own_schema",
     "test_rw_role_can_read_every_table",
+    "test_stairway",
 }
 INIT = [("{s}1", [], [])]
 TABLE = ("{s}2", ["CREATE TABLE {s}.t (id int PRIMARY KEY)"], ["DROP TABLE {s}.t"])
@@ -27,7 +28,20 @@ CASES = {
     # both checks that go down find it
     "bad_downgrade": (
         [*INIT, ("{s}2", ["CREATE TABLE {s}.t (id int PRIMARY KEY)"], ["SELECT 1/0"])],
-        {"test_upgrade_downgrade_base_upgrade", "test_revisions_touch_only_their_own_schema"},
+        {"test_upgrade_downgrade_base_upgrade", "test_revisions_touch_only_their_own_schema", "test_stairway"},
+    ),
+    # the downgrade drops the table but forgets its enum type: only going down one step shows it
+    # (downgrade base drops the whole schema with CASCADE)
+    "leaves_type": (
+        [
+            *INIT,
+            (
+                "{s}2",
+                ["CREATE TYPE {s}.mood AS ENUM ('calm')", "CREATE TABLE {s}.t (id int PRIMARY KEY, m {s}.mood)"],
+                ["DROP TABLE {s}.t"],
+            ),
+        ],
+        {"test_stairway"},
     ),
     # under the role model the owner may not create in public at all: the rw check's upgrade fails too
     "leaky": (
@@ -70,6 +84,17 @@ def test_the_harness_fails_exactly_the_check_a_broken_service_breaks(case, fleet
         third.write_text(
             third.read_text().replace(
                 f"down_revision: str | None = '{name}2'", f"down_revision: str | None = '{name}1'"
+            )
+        )
+    if case == "leaves_type":
+        models = extra[0] / f"game_{name}" / "models.py"
+        models.write_text(
+            models.read_text()
+            + (
+                "\n\nfrom sqlalchemy import Enum, Integer\nfrom sqlalchemy.orm import Mapped, mapped_column\n\n\n"
+                "class T(Base):\n    __tablename__ = 't'\n"
+                "    id: Mapped[int] = mapped_column(Integer, primary_key=True)\n"
+                "    m: Mapped[str | None] = mapped_column(Enum('calm', name='mood'))\n"
             )
         )
     if case in {"healthy", "two_heads", "bad_downgrade", "locked_out"}:

@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import Connection, text
 
 from gamedb.discovery import SchemaInfo
-from gamedb.names import VERSION_TABLE_SCHEMA
+from gamedb.extensions import installed_extensions
+from gamedb.names import EXTENSIONS_SCHEMA, VERSION_TABLE_SCHEMA
 from gamedb.roles import MIGRATOR, SEQUENCE_PRIVILEGES, TABLE_PRIVILEGES, session_settings
 
 
@@ -31,7 +32,7 @@ class Finding:
 
 def check_roles(connection: Connection, schemas: list[SchemaInfo]) -> list[Finding]:
     """Compare the database with the model for the global roles and every schema."""
-    findings = _check_global(connection)
+    findings = _check_global(connection) + _check_extensions(connection, schemas)
     for info in schemas:
         findings += _check_schema(connection, info)
     return findings
@@ -93,6 +94,18 @@ def _check_global(connection: Connection) -> list[Finding]:
         findings.append(Finding(None, "schema grant beyond the model", "PUBLIC may CREATE in schema public"))
     if not _rows(connection, "SELECT 1 FROM pg_namespace WHERE nspname = :s", s=VERSION_TABLE_SCHEMA):
         findings.append(Finding(None, "missing schema", VERSION_TABLE_SCHEMA))
+    return findings
+
+
+def _check_extensions(connection: Connection, schemas: list[SchemaInfo]) -> list[Finding]:
+    declared = sorted({e for info in schemas for e in info.extensions})
+    installed = installed_extensions(connection, declared)
+    findings = []
+    for name in declared:
+        where = installed.get(name)
+        if where != EXTENSIONS_SCHEMA:
+            found = f"installed in schema {where}" if where else "not installed"
+            findings.append(Finding(None, "extension", f"{name}: expected in schema {EXTENSIONS_SCHEMA}, {found}"))
     return findings
 
 

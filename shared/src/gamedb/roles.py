@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from psycopg import sql
 
 from gamedb.discovery import SchemaInfo
+from gamedb.extensions import extension_statements
 from gamedb.names import VERSION_TABLE_SCHEMA
 
 MIGRATOR = "migrator"
@@ -264,8 +265,11 @@ def render(statements: Iterable[Statement]) -> str:
 
 
 def model_statements(schemas: Iterable[SchemaInfo]) -> list[Statement]:
-    """Everything `roles apply` runs: global roles, then each schema, then the deployers' settings."""
+    """Everything `roles apply` runs: global roles, declared extensions, each schema, the deployers' settings."""
+    schemas = list(schemas)
     statements = global_statements()
+    # extension_statements quotes the names it was given, after discovery validated them
+    statements += [sql.SQL(s) for s in extension_statements(e for info in schemas for e in info.extensions)]
     for info in schemas:
         statements += schema_statements(info)
     return statements + deployer_statements()

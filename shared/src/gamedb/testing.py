@@ -6,8 +6,9 @@
 
 Each check runs on a throwaway database of a real server (GAMEDB_TEST_URL, an admin URL, or an
 embedded PostgreSQL started once per test process): exactly one head; upgrade -> downgrade base ->
-upgrade; models match the database; revisions touch their own schema only; and, under the role
-model, `<schema>_rw` can read every table.
+upgrade; the stairway (each revision up, down, up again, with the schema's catalog compared before
+and after each down step); models match the database; revisions touch their own schema only; and,
+under the role model, `<schema>_rw` can read every table.
 """
 
 from __future__ import annotations
@@ -108,19 +109,46 @@ class ThrowawayDatabase:
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
+# Objects outside the schema under test; `extensions` holds the declared extensions, shared by all.
 OBJECTS_OUTSIDE = """
 SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname NOT IN (%s, 'alembic', 'pg_catalog', 'information_schema', 'pg_toast')
+WHERE n.nspname NOT IN (%s, 'alembic', 'extensions', 'pg_catalog', 'information_schema', 'pg_toast')
 UNION ALL
 SELECT n.nspname || '.' || t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-WHERE n.nspname NOT IN (%s, 'alembic', 'pg_catalog', 'information_schema', 'pg_toast')
+WHERE n.nspname NOT IN (%s, 'alembic', 'extensions', 'pg_catalog', 'information_schema', 'pg_toast')
 UNION ALL
 SELECT n.nspname || '.' || p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname NOT IN (%s, 'alembic', 'pg_catalog', 'information_schema')
+WHERE n.nspname NOT IN (%s, 'alembic', 'extensions', 'pg_catalog', 'information_schema')
 UNION ALL
 SELECT 'schema ' || nspname FROM pg_namespace
-WHERE nspname NOT IN (%s, 'alembic', 'public', 'pg_catalog', 'information_schema', 'pg_toast')
+WHERE nspname NOT IN (%s, 'alembic', 'extensions', 'public', 'pg_catalog', 'information_schema', 'pg_toast')
   AND nspname NOT LIKE 'pg\\_temp%%' AND nspname NOT LIKE 'pg\\_toast\\_temp%%'
+ORDER BY 1
+"""
+
+# Everything a revision can leave in its schema, one line per object, comparable across runs.
+SCHEMA_CATALOG = """
+WITH s AS (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s)
+SELECT 'relation ' || c.relname || ' (' || c.relkind::text || ')' FROM pg_class c, s WHERE c.relnamespace = s.oid
+UNION ALL
+SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+       || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+       || coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '')
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN s ON c.relnamespace = s.oid
+LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT 'type ' || t.typname || ' (' || t.typtype::text || ')'
+       || coalesce(' ' || (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
+                           FROM pg_enum e WHERE e.enumtypid = t.oid), '')
+FROM pg_type t, s WHERE t.typnamespace = s.oid AND t.typtype IN ('e', 'd', 'r', 'm')
+UNION ALL
+SELECT 'function ' || p.oid::regprocedure::text FROM pg_proc p, s WHERE p.pronamespace = s.oid
+UNION ALL
+SELECT 'constraint ' || co.conrelid::regclass::text || ' ' || co.conname || ' ' || pg_get_constraintdef(co.oid)
+FROM pg_constraint co, s WHERE co.connamespace = s.oid
+UNION ALL
+SELECT 'extension ' || e.extname FROM pg_extension e, s WHERE e.extnamespace = s.oid
 ORDER BY 1
 """
 
@@ -171,6 +199,22 @@ def schema_checks(schema: str) -> type:
             )
             self.migrate(project, info, db, "upgrade", "head")
             assert self.versions(info, db) == head
+
+        def test_stairway(self, project: Project, info: SchemaInfo, db: ThrowawayDatabase) -> None:
+            """Each revision up, down, up: every downgrade leaves the schema exactly as it found it."""
+            script = script_directory(make_config(project, discover_schemas(), info))
+            for revision in reversed(list(script.walk_revisions("base", "heads"))):
+                before = db.query(SCHEMA_CATALOG, {"schema": schema})
+                self.migrate(project, info, db, "upgrade", revision.revision)
+                self.migrate(project, info, db, "downgrade", revision.down_revision or "base")
+                after = db.query(SCHEMA_CATALOG, {"schema": schema})
+                left = sorted(set(after) - set(before))
+                lost = sorted(set(before) - set(after))
+                assert not left and not lost, (
+                    f"downgrade of {revision.revision} ({Path(revision.path).name}) left "
+                    f"{[r[0] for r in left]} and removed {[r[0] for r in lost]}"
+                )
+                self.migrate(project, info, db, "upgrade", revision.revision)
 
         def test_models_match_the_database(self, project: Project, info: SchemaInfo, db: ThrowawayDatabase) -> None:
             self.migrate(project, info, db, "upgrade", "head")
