@@ -12,6 +12,7 @@ from sqlalchemy.pool import NullPool
 
 from gamedb import embedded
 from gamedb.errors import DatabaseUnavailable
+from gamedb.names import EXTENSIONS_SCHEMA
 from gamedb.project import Project
 
 URL_ENV = "GAMEDB_URL"
@@ -75,7 +76,8 @@ def service_engine(schema: str, url: URL | str | None = None, **engine_options: 
 
     Sessions get the schema's statement_timeout and idle_in_transaction_session_timeout as connect
     options (on top of the login's own settings, which a login could RESET), search_path set to the
-    service schema, and pool pre-ping: an idle-in-transaction timeout (25P03) ends the connection.
+    service schema then `extensions` (where declared extensions' types and operators live), and pool
+    pre-ping: an idle-in-transaction timeout (25P03) ends the connection.
     URL: the argument, else GAMEDB_URL, else the embedded server of the monorepo around the cwd.
     """
     from gamedb.discovery import discover_schemas, get_schema
@@ -89,7 +91,7 @@ def service_engine(schema: str, url: URL | str | None = None, **engine_options: 
         for name, value in (
             ("statement_timeout", info.statement_timeout),
             ("idle_in_transaction_session_timeout", info.idle_in_transaction_session_timeout),
-            ("search_path", info.name),
+            ("search_path", f"{info.name},{EXTENSIONS_SCHEMA}"),  # citext's operators live in extensions
         )
     )
     engine_options.setdefault("pool_pre_ping", True)
