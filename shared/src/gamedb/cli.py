@@ -12,10 +12,11 @@ import sys
 from argparse import Namespace
 from collections.abc import Callable, Sequence
 
+import psycopg
 from alembic.config import CommandLine
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from gamedb import embedded
 from gamedb.alembic_config import check_revision_target, make_config, script_directory
@@ -52,12 +53,17 @@ def run(argv: Sequence[str]) -> int:
     except GamedbError as exc:
         if debug:
             raise
-        print(f"gamedb: error: {exc}", file=sys.stderr)
+        print(f"gamedb: error: {error_line(exc)}", file=sys.stderr)
         return exc.exit_code
-    except DBAPIError as exc:
+    except (DBAPIError, psycopg.Error) as exc:
         if debug:
             raise
         print(f"gamedb: error: database: {db_error_line(exc)}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        if debug:
+            raise
+        print(f"gamedb: error: {error_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("gamedb: interrupted", file=sys.stderr)
@@ -65,6 +71,11 @@ def run(argv: Sequence[str]) -> int:
     except BrokenPipeError:  # `gamedb ... --sql | head`: the reader left, nothing to report
         sys.stderr.close()
         return 0
+    except Exception as exc:  # no input may end in a traceback; --debug shows it
+        if debug:
+            raise
+        print(f"gamedb: error: unexpected {type(exc).__name__}: {error_line(exc)} (--debug shows it)", file=sys.stderr)
+        return 1
 
 
 def hoist_x_options(argv: list[str]) -> list[str]:
@@ -345,8 +356,11 @@ def cmd_roles(options: Namespace, project: Project, schemas: dict[str, SchemaInf
         return 1 if findings else 0
     schema = None if options.migrator else get_schema(options.schema, schemas)
     validate_login_name(options.name, model_role_names(schemas.values()))  # before asking for a password
-    create_login(url, options.name, schemas, schema=schema, password=read_password(options))
+    password = read_password(options)
+    create_login(url, options.name, schemas, schema=schema, password=password)
     print(f"login {options.name}: member of {schema.rw_role if schema else MIGRATOR}")
+    if password is None:  # after the work: a failure stays one line
+        print("no password set (no --password-env and no password typed)", file=sys.stderr)
     return 0
 
 
@@ -358,7 +372,6 @@ def read_password(options: Namespace) -> str | None:
             raise GamedbError(f"environment variable {options.password_env} is not set or empty")
         return value
     if not sys.stdin.isatty():
-        print("no password set (no --password-env and no terminal to ask on)", file=sys.stderr)
         return None
     first = getpass.getpass(f"password for {options.name}: ")
     if first != getpass.getpass("again: "):
