@@ -25,7 +25,7 @@ from gamedb.discovery import SchemaInfo, discover_schemas, get_schema, load_all_
 from gamedb.errors import CommandFailed, GamedbError, MigrationFailed, MissingSchemaArgument
 from gamedb.fleet import DatabaseStatus, UpgradeReport, database_status, default_jobs, upgrade_all, write_upgrade_plan
 from gamedb.lint import lint_schemas
-from gamedb.migration_session import retry_lock_timeouts
+from gamedb.migration_session import check_session_settings, retry_lock_timeouts
 from gamedb.names import validate_login_name
 from gamedb.new_service import create_service
 from gamedb.project import Project, find_project
@@ -198,6 +198,7 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
     config = make_config(project, schemas, schema, cmd_opts=options)
     kwargs = {k: getattr(options, k, None) for k in kwarg}
     if schema is not None and name in {"upgrade", "downgrade"}:
+        check_session_settings()
         check_revision_target(script_directory(config), schema, options.revision)
     if name == "revision" and schema is not None and not script_directory(config).get_heads():
         if kwargs.get("branch_label") not in (None, schema.name):
