@@ -22,7 +22,7 @@ from gamedb import embedded
 from gamedb.alembic_config import check_revision_target, make_config, script_directory
 from gamedb.database import URL_ENV, db_error_line, error_line, libpq_url, resolve_url
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema, load_all_models
-from gamedb.errors import CommandFailed, GamedbError, MigrationFailed, MissingSchemaArgument
+from gamedb.errors import CommandFailed, GamedbError, InvalidOption, MigrationFailed, MissingSchemaArgument
 from gamedb.fleet import DatabaseStatus, UpgradeReport, database_status, default_jobs, upgrade_all, write_upgrade_plan
 from gamedb.lint import lint_schemas
 from gamedb.migration_session import check_session_settings, retry_lock_timeouts
@@ -164,6 +164,7 @@ def dispatch(argv: list[str]) -> int:
     if not hasattr(options, "cmd") and not hasattr(options, "gamedb_cmd"):
         print("gamedb: error: no command given (try gamedb --help)", file=sys.stderr)
         return 2
+    refuse_x_on_fleet_command(options)
     project = find_project(ini=options.config[0] if options.config else None)
     schemas = discover_schemas()
     if hasattr(options, "gamedb_cmd"):
@@ -173,11 +174,27 @@ def dispatch(argv: list[str]) -> int:
 
 
 def schema_from_x(x_args: list[str] | None) -> str | None:
-    """The value of `-x schema=NAME`, if given (once)."""
-    values = [a.split("=", 1)[1] for a in x_args or [] if a.split("=", 1)[0].strip() == "schema" and "=" in a]
+    """The value of `-x schema=NAME`, if given (once), exactly as typed; any other -x is refused."""
+    values = []
+    for arg in x_args or []:
+        key, equals, value = arg.partition("=")
+        if key != "schema" or not equals:
+            raise InvalidOption(f"unknown -x option {arg!r}: gamedb takes only -x schema=NAME")
+        values.append(value)
     if len(values) > 1:
-        raise MissingSchemaArgument(f"-x schema given {len(values)} times: {', '.join(values)}")
-    return values[0].strip() if values else None
+        raise MissingSchemaArgument(f"-x schema given {len(values)} times: {', '.join(map(repr, values))}")
+    return values[0] if values else None
+
+
+def refuse_x_on_fleet_command(options: Namespace) -> None:
+    """Commands over every schema take no -x: silently ignoring `-x schema=S` would act on all of them."""
+    handler = getattr(options, "gamedb_cmd", None)
+    if handler is None or not options.x or handler is cmd_lint:  # lint narrows to one schema with -x
+        return
+    schema_from_x(options.x)  # an unknown key gets its own message
+    command = handler.__name__.removeprefix("cmd_").replace("_", "-")
+    hint = " (roles apply/sql take --schema NAME)" if command == "roles" else ""
+    raise InvalidOption(f"`gamedb {command}` works on every schema and takes no -x{hint}")
 
 
 def run_alembic_command(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
