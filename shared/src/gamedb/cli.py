@@ -19,7 +19,7 @@ from alembic.util import CommandError
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from gamedb import embedded
-from gamedb.alembic_config import check_revision_target, make_config, script_directory
+from gamedb.alembic_config import check_revision_options, check_revision_target, make_config, script_directory
 from gamedb.database import URL_ENV, db_error_line, error_line, libpq_url, resolve_url
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema, load_all_models
 from gamedb.errors import CommandFailed, GamedbError, InvalidOption, MigrationFailed, MissingSchemaArgument
@@ -217,12 +217,8 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
     if schema is not None and name in {"upgrade", "downgrade"}:
         check_session_settings()
         check_revision_target(script_directory(config), schema, options.revision)
+    check_revision_options(schema, kwargs)  # before any file is written
     if name == "revision" and schema is not None and not script_directory(config).get_heads():
-        if kwargs.get("branch_label") not in (None, schema.name):
-            raise CommandFailed(
-                f"the first revision of schema {schema.name!r} carries branch label {schema.name!r}, "
-                f"not {kwargs['branch_label']!r}"
-            )
         kwargs["branch_label"] = schema.name
         config.attributes[ATTR_INIT_REVISION] = init_revision_body(schema)
 
