@@ -112,6 +112,7 @@ def url_secrets(raw: str) -> set[str]:
     spellings = set()
     for secret in found:
         spellings |= {secret, unquote(secret), quote(secret, safe=""), quote_plus(secret), quote(secret)}
+        spellings.add(secret.replace(" ", "+"))
     return {s for s in spellings if len(s) >= MIN_REDACTED_LENGTH}
 
 

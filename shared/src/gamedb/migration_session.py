@@ -35,14 +35,14 @@ _DURATION = re.compile(r"\d+(\.\d+)?\s*(us|ms|s|min|h|d)?")
 
 
 def _env_duration(name: str, default: str) -> str:
-    value = os.environ.get(name, default).strip()
+    value = os.environ.get(name, "").strip() or default  # set but empty = unset, as for GAMEDB_URL
     if not _DURATION.fullmatch(value):
         raise InvalidSetting(f"{name}={value!r} is not a duration (e.g. 500ms, 2s, 30min)")
     return value
 
 
 def _env_number(name: str, default: str, kind: Callable[[str], T]) -> T:
-    value = os.environ.get(name, default).strip()
+    value = os.environ.get(name, "").strip() or default
     try:
         number = kind(value)
     except ValueError:
