@@ -169,3 +169,28 @@ def psql() -> str:
     found = embedded.psql_binary()
     assert found, "psql is needed for the offline test: install gamedb[embedded] or a PostgreSQL client"
     return found
+
+
+@pytest.fixture
+def cli_in_process(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """`gamedb.cli.run(ARGS)` in this process, for tests that feed many inputs (no interpreter start
+    per input); `url` becomes GAMEDB_URL, keywords other environment variables; stdout and stderr
+    are captured at the file-descriptor level, so log handlers are caught too."""
+    from gamedb.cli import run
+
+    monkeypatch.chdir(REPO)
+
+    def call(args: list[str], *, url: str, **env: str) -> Result:
+        with monkeypatch.context() as patch:
+            patch.setenv("GAMEDB_URL", url)
+            for name, value in env.items():
+                patch.setenv(name, value)
+            capfd.readouterr()
+            try:
+                code = run(list(args))
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code if isinstance(exc.code, int) else 1
+            out, err = capfd.readouterr()
+        return Result(code, out, err)
+
+    return call

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import make_url
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 
 def assert_one_line_error(result, *fragments):
-    assert result.code != 0
+    assert result.code != 0, result.output
     assert "Traceback" not in result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -17,12 +18,30 @@ def assert_one_line_error(result, *fragments):
         assert fragment in lines[0]
 
 
+CATALOG = """
+SELECT 'schema ' || nspname || ' ' || coalesce(nspacl::text, '') FROM pg_namespace
+UNION ALL SELECT 'relation ' || c.oid::regclass::text || ' ' || c.relkind::text || ' ' || coalesce(c.relacl::text, '')
+  FROM pg_class c WHERE c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+UNION ALL SELECT 'function ' || p.oid::regprocedure::text FROM pg_proc p
+  WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+UNION ALL SELECT 'type ' || t.oid::regtype::text FROM pg_type t
+  WHERE t.typnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+UNION ALL SELECT 'default acl ' || defaclrole::regrole::text || ' ' || defaclacl::text FROM pg_default_acl
+UNION ALL SELECT 'database acl ' || coalesce(datacl::text, '') FROM pg_database WHERE datname = current_database()
+"""
+
+
+def catalog_snapshot(database) -> list[str]:
+    """What the database holds: schemas, relations, functions, types and their privileges."""
+    return sorted(row[0] for row in database.query(CATALOG))
+
+
 @pytest.fixture
 def untouched(database):
     """Asserts after the test that the database still holds exactly what it held before."""
-    before = database.schemas(), database.query("SELECT count(*) FROM pg_class")
+    before = catalog_snapshot(database)
     yield database
-    assert (database.schemas(), database.query("SELECT count(*) FROM pg_class")) == before
+    assert catalog_snapshot(database) == before
 
 
 def test_missing_schema_argument_names_the_known_schemas(gamedb, untouched):
@@ -102,3 +121,210 @@ def test_debug_shows_the_traceback(gamedb):
     assert result.code != 0
     assert "Traceback" in result.stderr
     assert "UnknownSchema" in result.stderr
+
+
+# --- the inputs of issue 10, each one line, a non-zero exit and no change ---------------------------
+
+UNUSABLE_URLS = {
+    "a port that is not a number": ("postgresql+psycopg://gameadmin:pw@127.0.0.1:abc/game", "port"),
+    "an unclosed IPv6 host": ("postgresql+psycopg://gameadmin:pw@[::1/game", "[brackets]"),
+    "a port out of range": ("postgresql+psycopg://gameadmin@127.0.0.1:70000/game", "1 to 65535"),
+    "no database name": ("postgresql+psycopg://gameadmin@127.0.0.1:5432/", "names no database"),
+    "no path at all": ("postgresql+psycopg://gameadmin@127.0.0.1:5432", "names no database"),
+    "libpq keyword form": ("host=127.0.0.1 password=pw dbname=game", "not a database URL"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNUSABLE_URLS))
+def test_an_unusable_gamedb_url_is_one_line(case, untouched):
+    url, fragment = UNUSABLE_URLS[case]
+
+    result = run_cli(["-x", "schema=auth", "upgrade", "head"], url=url)
+
+    assert_one_line_error(result, "GAMEDB_URL", fragment)
+
+
+def test_a_url_without_a_database_name_does_not_migrate_database_postgres(database, untouched):
+    url = make_url(database.url)._replace(database=None).render_as_string(hide_password=False)
+
+    result = run_cli(["-x", "schema=auth", "upgrade", "head"], url=url)
+
+    assert_one_line_error(result, "names no database")
+    assert database.query("SELECT count(*) FROM pg_database WHERE datname = 'postgres'") == [(1,)]
+
+
+@pytest.mark.parametrize("target", ["head+1", "heads+2", "auth@head+1"])
+def test_upgrading_past_the_head_is_one_line(gamedb, untouched, target):
+    result = gamedb("-x", "schema=auth", "upgrade", target)
+
+    assert_one_line_error(result, "past the head")
+
+
+@pytest.mark.parametrize(
+    "variable",
+    ["GAMEDB_LOCK_WAIT", "GAMEDB_LOCK_RETRIES", "GAMEDB_LOCK_TIMEOUT", "GAMEDB_MIGRATION_STATEMENT_TIMEOUT"],
+)
+@pytest.mark.parametrize("command", [["-x", "schema=auth", "upgrade", "head"], ["upgrade-all"]])
+def test_a_garbage_lock_or_timeout_setting_is_one_line_before_anything_runs(database, untouched, variable, command):
+    result = run_cli(command, url=database.url, **{variable: "abc"})
+
+    assert_one_line_error(result, f"{variable}='abc'")
+    assert database.version_rows("auth") is None
+
+
+def test_roles_login_of_a_superuser_as_deployer_is_one_line(gamedb, untouched):
+    result = gamedb("roles", "login", "postgres", "--migrator")
+
+    assert_one_line_error(result, "roles login postgres")
+    assert result.code == 1
+
+
+def test_roles_apply_refused_by_the_server_is_one_line(database, untouched):
+    database.query("CREATE ROLE bad_input_plain LOGIN")  # no CREATEROLE: every statement is refused
+    url = make_url(database.url).set(username="bad_input_plain").render_as_string(hide_password=False)
+
+    result = run_cli(["roles", "apply"], url=url)
+
+    assert_one_line_error(result, "roles apply", "SQLSTATE 42501", "nothing changed")
+
+
+@pytest.mark.parametrize("command", [["upgrade-all"], ["status"], ["check-all"], ["roles", "apply"], ["schemas"]])
+def test_fleet_commands_refuse_x_schema(gamedb, untouched, command):
+    result = gamedb("-x", "schema=bogus", *command)
+
+    assert_one_line_error(result, "takes no -x")
+
+
+def test_an_unknown_x_key_is_refused(gamedb, untouched):
+    result = gamedb("-x", "schema=auth", "-x", "dbname=game", "upgrade", "head")
+
+    assert_one_line_error(result, "unknown -x option 'dbname=game'")
+
+
+def test_a_schema_value_is_not_stripped(gamedb, untouched):
+    result = gamedb("-x", "schema= auth", "upgrade", "head")
+
+    assert_one_line_error(result, "unknown schema ' auth'")
+
+
+def test_lint_takes_x_schema_but_no_other_key(gamedb):
+    result = gamedb("lint", "-x", "schema=auth", "-x", "foo=1")
+
+    assert_one_line_error(result, "unknown -x option 'foo=1'")
+
+
+@pytest.mark.parametrize("rev_id", ["../../x", "a/b", "x" * 33, "a.b", ""])
+def test_revision_refuses_a_rev_id_that_is_not_a_revision_id(gamedb, rev_id):
+    versions = REPO / "services" / "auth" / "src" / "game_auth" / "versions"
+    before = {p.name for p in versions.rglob("*")}
+
+    result = gamedb("revision", "-x", "schema=auth", "--rev-id", rev_id, "-m", "x")
+
+    assert_one_line_error(result, "--rev-id")
+    assert {p.name for p in versions.rglob("*")} == before
+
+
+def test_revision_refuses_another_schemas_branch_label_once_the_schema_has_revisions(gamedb):
+    versions = REPO / "services" / "auth" / "src" / "game_auth" / "versions"
+    before = {p.name for p in versions.rglob("*")}
+
+    result = gamedb("revision", "-x", "schema=auth", "--branch-label", "inventory", "-m", "x")
+
+    assert_one_line_error(result, "--branch-label 'inventory'", "branch label 'auth'")
+    assert {p.name for p in versions.rglob("*")} == before
+
+
+# --- generated bad arguments, run in this process (none of them may reach the database) ----------
+
+FLEET = [["status"], ["status", "--json"], ["upgrade-all"], ["upgrade-all", "--sql"], ["check-all"], ["schemas"]]
+FLEET += [["roles", "apply"], ["roles", "sql"], ["roles", "check"], ["server", "url"]]
+BAD_X = ["schema=auth", "schema=bogus", "schema=", "foo=bar", "schema", "Schema=auth", " schema=auth", "schema =auth"]
+BAD_KEYS = ["foo=bar", "schema", "Schema=auth", " schema=auth", "schema =auth", "=auth", "schema:auth", "dbname=game"]
+BAD_VALUES = ["", " auth", "auth ", "AUTH", "auth;drop", "bogus", "../auth", "auth\n", "pg_catalog", "public"]
+BAD_REV_IDS = ["../x", "../../x", "a/b", "/abs", "a\\b", "x" * 33, "a.b", "a-b", "a b", ".", "..", "é", "$(x)", "a\nb"]
+BAD_LABELS = ["inventory", "Auth", "auth,inventory", "", " auth", "x/y"]
+BAD_TARGETS = ["head+1", "heads+1", "auth@head+3", "nosuchrev", "auth@nosuch", "inventory@head", "deadbeef"]
+BAD_DURATIONS = ["abc", "-1", "2 s s", "1e3s", "10 minutes", "1;drop", "nan", "2S", "0x10"]
+BAD_NUMBERS = ["abc", "-1", "nan", "inf", "1e400", "1,5", "--1", "0x10"]
+BAD_URLS = [
+    "postgresql+psycopg://u:pw@h:abc/game",
+    "postgresql+psycopg://u:pw@h:/game",
+    "postgresql+psycopg://u:pw@h:-1/game",
+    "postgresql+psycopg://u:pw@h:65536/game",
+    "postgresql+psycopg://u:pw@[::1/game",
+    "postgresql+psycopg://u:pw@[::1]:x/game",
+    "postgresql+psycopg://u:pw@h/",
+    "postgresql+psycopg://u:pw@h",
+    "postgresql+psycopg://u@/game?host=a&host=b&port=1&port=2",
+    "sqlite:///game.db",
+    "mysql://u:pw@h/game",
+    "host=h password=pw dbname=game",
+    "://nothing",
+    "not a url",
+]
+SCOPED = [["upgrade", "head"], ["current"], ["heads"], ["history"], ["downgrade", "base"], ["check"]]
+
+
+def generated_bad_arguments() -> list[tuple[list[str], dict[str, str]]]:
+    """(argv, extra environment) pairs, every one of which must be refused before any connection."""
+    cases: list[tuple[list[str], dict[str, str]]] = []
+    cases += [(["-x", x, *command], {}) for command in FLEET for x in BAD_X]
+    cases += [([*command, "-x", x], {}) for command in FLEET[:3] for x in BAD_X[:3]]
+    cases += [(["-x", key, *command], {}) for command in SCOPED for key in BAD_KEYS]
+    cases += [(["-x", f"schema={value}", *command], {}) for command in SCOPED for value in BAD_VALUES]
+    cases += [(["lint", "-x", key], {}) for key in BAD_KEYS]
+    cases += [(["revision", "-x", "schema=auth", "--rev-id", rev, "-m", "x"], {}) for rev in BAD_REV_IDS]
+    cases += [(["-x", "schema=auth", "merge", "heads", "--rev-id", rev], {}) for rev in BAD_REV_IDS[:4]]
+    cases += [(["revision", "-x", "schema=auth", "--branch-label", label, "-m", "x"], {}) for label in BAD_LABELS]
+    cases += [(["revision", "-x", "schema=auth", "--version-path", "/tmp", "-m", "x"], {})]
+    for target in BAD_TARGETS:
+        cases += [(["-x", "schema=auth", verb, target], {}) for verb in ("upgrade", "downgrade")]
+        cases += [(["-x", "schema=auth", "upgrade", target, "--sql"], {})]
+    for variable in ("GAMEDB_LOCK_TIMEOUT", "GAMEDB_MIGRATION_STATEMENT_TIMEOUT"):
+        for value in BAD_DURATIONS:
+            cases += [(command, {variable: value}) for command in (["-x", "schema=auth", "upgrade", "head"],)]
+            cases += [(["upgrade-all"], {variable: value}), (["upgrade-all", "--sql"], {variable: value})]
+    for variable in ("GAMEDB_LOCK_WAIT", "GAMEDB_LOCK_RETRIES"):
+        for value in BAD_NUMBERS:
+            cases += [
+                (["-x", "schema=auth", "upgrade", "head"], {variable: value}),
+                (["upgrade-all"], {variable: value}),
+            ]
+    for url in BAD_URLS:
+        commands = [
+            ["status"],
+            ["check-all"],
+            ["upgrade-all"],
+            ["roles", "apply"],
+            ["roles", "check"],
+            ["server", "url"],
+        ]
+        commands += [["-x", "schema=auth", "upgrade", "head"], ["roles", "login", "x", "--migrator"]]
+        cases += [(command, {"GAMEDB_URL": url}) for command in commands]
+    cases += [(["upgrade-all", "--jobs", jobs], {}) for jobs in ("0", "-1", "abc", "")]
+    cases += [(["roles", "login", name, "--migrator"], {}) for name in ("auth_owner", "migrator", "pg_x", "", "a b")]
+    cases += [([command], {}) for command in ("nosuchcommand", "--nosuchoption", "roles", "server")]
+    return cases
+
+
+BAD_ARGUMENTS = generated_bad_arguments()
+
+
+def test_there_are_a_few_hundred_generated_bad_arguments():
+    assert len(BAD_ARGUMENTS) >= 300
+
+
+def test_no_generated_bad_argument_gets_a_traceback_or_changes_the_database(database, cli_in_process):
+    before = catalog_snapshot(database)
+    failures = []
+    for argv, env in BAD_ARGUMENTS:
+        env = dict(env)
+        result = cli_in_process(argv, url=env.pop("GAMEDB_URL", database.url), **env)
+        lines = result.stderr.strip().splitlines()
+        usage_error = result.code == 2 and lines and lines[0].startswith("usage: ")
+        one_line = len(lines) == 1 and lines[0].startswith("gamedb: error: ")
+        if result.code == 0 or "Traceback" in result.output or not (one_line or usage_error):
+            failures.append((argv, env, result.code, result.stderr[-300:]))
+    assert failures == []
+    assert catalog_snapshot(database) == before
+    assert database.version_rows("auth") is None

@@ -19,7 +19,7 @@ from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 
 from gamedb.discovery import SchemaInfo
-from gamedb.errors import CommandFailed
+from gamedb.errors import CommandFailed, InvalidOption
 from gamedb.project import Project
 from gamedb.runtime import ATTR_SCHEMA, ATTR_SCHEMAS, ATTR_URL
 
@@ -53,13 +53,37 @@ def script_directory(config: Config) -> ScriptDirectory:
 # Targets only Alembic itself can resolve, against the database's current version: relative steps
 # (-1, auth@+2, ae10+1) and offline ranges (start:end).
 _NEEDS_DATABASE = re.compile(r"(^|@|\w)[+-]\d+$|:")
+# Nothing lies above a head (Alembic fails with an AssertionError on `upgrade head+1`)
+_BEYOND_HEAD = re.compile(r"(^|@)heads?\+\d+$")
+# The shape of a revision id: what fits alembic_version.version_num and makes a plain file name
+REVISION_ID = re.compile(r"[0-9A-Za-z_]{1,32}")
 
 
 def check_revision_target(script: ScriptDirectory, schema: SchemaInfo, target: str | None) -> None:
     """Refuse a revision the schema's files do not have, before any connection is opened."""
+    if target and _BEYOND_HEAD.search(target):
+        raise CommandFailed(f"schema {schema.name!r}: {target!r} points past the head; nothing lies beyond it")
     if not target or _NEEDS_DATABASE.search(target):
         return
     try:
         script.get_revisions(target)
     except (CommandError, RevisionError) as exc:
         raise CommandFailed(f"schema {schema.name!r}: {exc}") from None
+
+
+def check_revision_options(schema: SchemaInfo | None, options: dict[str, Any]) -> None:
+    """Refuse `revision`/`merge` options that would write a file outside the schema's versions
+    directory or give its revisions a second branch label (which breaks `heads` for everyone)."""
+    rev_id = options.get("rev_id")
+    if rev_id is not None and not REVISION_ID.fullmatch(rev_id):
+        raise InvalidOption(f"--rev-id {rev_id!r}: a revision id is 1 to 32 letters, digits or underscores")
+    if schema is None:
+        return
+    label = options.get("branch_label")
+    if label is not None and label != schema.name:
+        raise InvalidOption(
+            f"--branch-label {label!r}: revisions of schema {schema.name!r} carry branch label {schema.name!r} only"
+        )
+    version_path = options.get("version_path")
+    if version_path is not None and os.path.realpath(version_path) != os.path.realpath(schema.versions_dir):
+        raise InvalidOption(f"--version-path: the revisions of schema {schema.name!r} live in {schema.versions_dir}")

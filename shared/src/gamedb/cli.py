@@ -12,19 +12,27 @@ import sys
 from argparse import Namespace
 from collections.abc import Callable, Sequence
 
+import psycopg
 from alembic.config import CommandLine
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from gamedb import embedded
-from gamedb.alembic_config import check_revision_target, make_config, script_directory
-from gamedb.database import URL_ENV, db_error_line, error_line, libpq_url, resolve_url
+from gamedb.alembic_config import check_revision_options, check_revision_target, make_config, script_directory
+from gamedb.database import URL_ENV, db_error_line, error_line, libpq_url, redact, resolve_url
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema, load_all_models
-from gamedb.errors import CommandFailed, GamedbError, MigrationFailed, MissingSchemaArgument, user_code_error
+from gamedb.errors import (
+    CommandFailed,
+    GamedbError,
+    InvalidOption,
+    MigrationFailed,
+    MissingSchemaArgument,
+    user_code_error,
+)
 from gamedb.fleet import DatabaseStatus, UpgradeReport, database_status, default_jobs, upgrade_all, write_upgrade_plan
 from gamedb.lint import lint_schemas
-from gamedb.migration_session import retry_lock_timeouts
+from gamedb.migration_session import check_session_settings, retry_lock_timeouts
 from gamedb.names import validate_login_name
 from gamedb.new_service import create_service
 from gamedb.project import Project, find_project
@@ -52,12 +60,17 @@ def run(argv: Sequence[str]) -> int:
     except GamedbError as exc:
         if debug:
             raise
-        print(f"gamedb: error: {exc}", file=sys.stderr)
+        print(f"gamedb: error: {error_line(exc)}", file=sys.stderr)
         return exc.exit_code
-    except DBAPIError as exc:
+    except (DBAPIError, psycopg.Error) as exc:
         if debug:
             raise
         print(f"gamedb: error: database: {db_error_line(exc)}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        if debug:
+            raise
+        print(f"gamedb: error: {error_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("gamedb: interrupted", file=sys.stderr)
@@ -65,10 +78,10 @@ def run(argv: Sequence[str]) -> int:
     except BrokenPipeError:  # `gamedb ... --sql | head`: the reader left, nothing to report
         sys.stderr.close()
         return 0
-    except Exception as exc:  # a revision file, a model or a hook failed: where, in one line
+    except Exception as exc:  # no input may end in a traceback: a failure in a service's code names its file and line
         if debug:
             raise
-        print(f"gamedb: error: {user_code_error(exc)} (-v shows the traceback)", file=sys.stderr)
+        print(f"gamedb: error: {redact(user_code_error(exc))} (-v shows the traceback)", file=sys.stderr)
         return 1
 
 
@@ -161,6 +174,7 @@ def dispatch(argv: list[str]) -> int:
     if not hasattr(options, "cmd") and not hasattr(options, "gamedb_cmd"):
         print("gamedb: error: no command given (try gamedb --help)", file=sys.stderr)
         return 2
+    refuse_x_on_fleet_command(options)
     project = find_project(ini=options.config[0] if options.config else None)
     schemas = discover_schemas()
     if hasattr(options, "gamedb_cmd"):
@@ -170,11 +184,27 @@ def dispatch(argv: list[str]) -> int:
 
 
 def schema_from_x(x_args: list[str] | None) -> str | None:
-    """The value of `-x schema=NAME`, if given (once)."""
-    values = [a.split("=", 1)[1] for a in x_args or [] if a.split("=", 1)[0].strip() == "schema" and "=" in a]
+    """The value of `-x schema=NAME`, if given (once), exactly as typed; any other -x is refused."""
+    values = []
+    for arg in x_args or []:
+        key, equals, value = arg.partition("=")
+        if key != "schema" or not equals:
+            raise InvalidOption(f"unknown -x option {arg!r}: gamedb takes only -x schema=NAME")
+        values.append(value)
     if len(values) > 1:
-        raise MissingSchemaArgument(f"-x schema given {len(values)} times: {', '.join(values)}")
-    return values[0].strip() if values else None
+        raise MissingSchemaArgument(f"-x schema given {len(values)} times: {', '.join(map(repr, values))}")
+    return values[0] if values else None
+
+
+def refuse_x_on_fleet_command(options: Namespace) -> None:
+    """Commands over every schema take no -x: silently ignoring `-x schema=S` would act on all of them."""
+    handler = getattr(options, "gamedb_cmd", None)
+    if handler is None or not options.x or handler is cmd_lint:  # lint narrows to one schema with -x
+        return
+    schema_from_x(options.x)  # an unknown key gets its own message
+    command = handler.__name__.removeprefix("cmd_").replace("_", "-")
+    hint = " (roles apply/sql take --schema NAME)" if command == "roles" else ""
+    raise InvalidOption(f"`gamedb {command}` works on every schema and takes no -x{hint}")
 
 
 def run_alembic_command(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
@@ -198,13 +228,10 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
     config.attributes[ATTR_VERBOSE] = bool(options.verbose)
     kwargs = {k: getattr(options, k, None) for k in kwarg}
     if schema is not None and name in {"upgrade", "downgrade"}:
+        check_session_settings()
         check_revision_target(script_directory(config), schema, options.revision)
+    check_revision_options(schema, kwargs)  # before any file is written
     if name == "revision" and schema is not None and not script_directory(config).get_heads():
-        if kwargs.get("branch_label") not in (None, schema.name):
-            raise CommandFailed(
-                f"the first revision of schema {schema.name!r} carries branch label {schema.name!r}, "
-                f"not {kwargs['branch_label']!r}"
-            )
         kwargs["branch_label"] = schema.name
         config.attributes[ATTR_INIT_REVISION] = init_revision_body(schema)
 
@@ -377,8 +404,11 @@ def cmd_roles(options: Namespace, project: Project, schemas: dict[str, SchemaInf
         return 1 if findings else 0
     schema = None if options.migrator else get_schema(options.schema, schemas)
     validate_login_name(options.name, model_role_names(schemas.values()))  # before asking for a password
-    create_login(url, options.name, schemas, schema=schema, password=read_password(options))
+    password = read_password(options)
+    create_login(url, options.name, schemas, schema=schema, password=password)
     print(f"login {options.name}: member of {schema.rw_role if schema else MIGRATOR}")
+    if password is None:  # after the work: a failure stays one line
+        print("no password set (no --password-env and no password typed)", file=sys.stderr)
     return 0
 
 
@@ -390,7 +420,6 @@ def read_password(options: Namespace) -> str | None:
             raise GamedbError(f"environment variable {options.password_env} is not set or empty")
         return value
     if not sys.stdin.isatty():
-        print("no password set (no --password-env and no terminal to ask on)", file=sys.stderr)
         return None
     first = getpass.getpass(f"password for {options.name}: ")
     if first != getpass.getpass("again: "):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
+from urllib.parse import quote, quote_plus, unquote
 
 import psycopg
 from sqlalchemy import URL, Connection, Engine, create_engine, make_url
@@ -11,12 +13,25 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import NullPool
 
 from gamedb import embedded
-from gamedb.errors import DatabaseUnavailable
+from gamedb.errors import DatabaseUnavailable, InvalidDatabaseUrl
 from gamedb.names import EXTENSIONS_SCHEMA
 from gamedb.project import Project
 
 URL_ENV = "GAMEDB_URL"
 DRIVER = "postgresql+psycopg"
+
+MASK = "***"
+# libpq parameters that carry a secret, in a URL's query or a keyword/value string
+SECRET_KEYS = frozenset({"password", "sslpassword"})
+# Literal secrets shorter than this are not searched for in messages: they would blank out ordinary
+# words, and such a password is no secret anyway. Structural masking (mask_url) has no such limit.
+MIN_REDACTED_LENGTH = 4
+_MASK_PLACEHOLDER = "GAMEDBMASKEDSECRET"
+# For text that does not parse as a URL: user-info up to the last @ (of the string when it is one
+# connection string, of the word in a message), and key=value secrets
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^:/?#@\s]*):.*@")
+_USERINFO_WORD = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^:/?#@\s]*):\S*@")
+_KEYWORD = re.compile(r"(?i)\b(?P<key>(?:ssl)?password)\s*=\s*(?:\*\*\*|'(?:[^'\\]|\\.)*'?|[^\s&]*)")
 
 
 def resolve_url(project: Project) -> URL:
@@ -25,28 +40,105 @@ def resolve_url(project: Project) -> URL:
     if not raw:
         # the embedded server trusts local connections: drop its empty password altogether
         return make_url(embedded.embedded_libpq_uri(project.data_dir))._replace(drivername=DRIVER, password=None)
+    return parse_url(raw, source=URL_ENV)
+
+
+def parse_url(raw: str, *, source: str = URL_ENV) -> URL:
+    """A PostgreSQL URL read the way a connection will read it, or one line saying why not.
+
+    Refused: anything but PostgreSQL, an unreadable host or port, no database name (libpq would
+    silently pick the user's name, `postgres` for an admin). No message repeats the raw text.
+    """
+    expected = f"expected {DRIVER}://user@host:5432/game"
     try:
         url = make_url(raw)
     except ArgumentError:
-        raise DatabaseUnavailable(f"{URL_ENV} is not a database URL (expected {DRIVER}://user@host/game)") from None
+        raise InvalidDatabaseUrl(f"{source} is not a database URL ({expected})") from None
+    except ValueError:  # a port like :abc, or an IPv6 host without its closing ]
+        raise InvalidDatabaseUrl(
+            f"{source} has an unreadable host or port: the port must be a number, an IPv6 host goes in [brackets] "
+            f"({expected})"
+        ) from None
     if url.get_backend_name() != "postgresql":
-        raise DatabaseUnavailable(f"{URL_ENV} must point to PostgreSQL, not {url.get_backend_name()!r}")
-    return url.set(drivername=DRIVER)
+        raise InvalidDatabaseUrl(f"{source} must point to PostgreSQL, not {url.get_backend_name()!r}")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise InvalidDatabaseUrl(f"{source} has port {url.port}: a port is a number from 1 to 65535")
+    if not url.database:
+        raise InvalidDatabaseUrl(f"{source} names no database: add it after the host ({expected})")
+    url = url.set(drivername=DRIVER)
+    try:
+        url.get_dialect()().create_connect_args(url)  # multi-host and query syntax, as create_engine reads it
+    except (ArgumentError, ValueError, TypeError) as exc:
+        raise InvalidDatabaseUrl(f"{source} cannot be used: {redact(' '.join(str(exc).split()))}") from None
+    return url
 
 
 def mask_url(url: URL | str) -> str:
-    """The URL with its password replaced by ***, safe to print."""
-    return make_url(url).render_as_string(hide_password=True)
+    """Any spelling of a connection string with every secret replaced by ***: the way gamedb prints one.
+
+    Masks the user-info password and `password=` / `sslpassword=` query parameters (percent-encoded
+    or not); a string that is no URL (libpq's `host=... password=...` form, a broken URL) is scrubbed
+    by pattern, never printed as given.
+    """
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except (ArgumentError, ValueError):
+            return _scrub(url, _USERINFO)
+    query = {key: (_MASK_PLACEHOLDER if key.lower() in SECRET_KEYS else value) for key, value in url.query.items()}
+    return url.set(query=query).render_as_string(hide_password=True).replace(_MASK_PLACEHOLDER, MASK)
+
+
+def _scrub(text: str, userinfo: re.Pattern[str]) -> str:
+    text = userinfo.sub(lambda m: f"{m['head']}:{MASK}@", text)
+    return _KEYWORD.sub(lambda m: f"{m['key']}={MASK}", text)
+
+
+def url_secrets(raw: str) -> set[str]:
+    """The secrets a connection string carries, as given and decoded (to find them in any text)."""
+    found: set[str] = set()
+    try:
+        url = make_url(raw)
+    except (ArgumentError, ValueError):
+        found.update(m.group(0).split("=", 1)[1].strip().strip("'") for m in _KEYWORD.finditer(raw))
+        userinfo = _USERINFO.search(raw)
+        if userinfo:
+            found.add(userinfo.group(0)[len(userinfo["head"]) + 1 : -1])
+    else:
+        if url.password:
+            found.add(str(url.password))
+        for key, value in url.query.items():
+            if key.lower() in SECRET_KEYS:
+                found.update([value] if isinstance(value, str) else value)
+    spellings = set()
+    for secret in found:
+        spellings |= {secret, unquote(secret), quote(secret, safe=""), quote_plus(secret), quote(secret)}
+        spellings.add(secret.replace(" ", "+"))
+    return {s for s in spellings if len(s) >= MIN_REDACTED_LENGTH}
+
+
+def redact(text: str) -> str:
+    """`text` with every secret of the configured URLs (GAMEDB_URL*) and any URL-shaped secret masked."""
+    secrets: set[str] = set()
+    for name, value in os.environ.items():
+        if name.startswith(URL_ENV) and value:
+            secrets |= url_secrets(value)
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return _scrub(text, _USERINFO_WORD)
 
 
 def libpq_url(url: URL) -> str:
     """The URL as psql understands it; a password is shown as *** (psql prompts or reads PGPASSWORD)."""
     plain = url.set(drivername="postgresql")
-    if plain.host is None and "host" in plain.query:
-        # a Unix-socket server (the embedded one): keep the socket path readable
-        query = "&".join(f"{k}={v}" for k, v in plain.query.items())
-        return mask_url(plain.set(query={})).replace(f"/{plain.database}", f"/{plain.database}?{query}", 1)
-    return mask_url(plain)
+    base = mask_url(plain.set(query={}))
+    # query values stay readable (a Unix-socket directory as host=/path), secrets masked
+    params = [
+        f"{key}={MASK if key.lower() in SECRET_KEYS else quote(item, safe='/,:')}"
+        for key, value in plain.query.items()
+        for item in ([value] if isinstance(value, str) else value)
+    ]
+    return f"{base}?{'&'.join(params)}" if params else base
 
 
 def migration_engine(url: URL) -> Engine:
@@ -63,11 +155,16 @@ def connect(engine: Engine) -> Connection:
 
 
 def psycopg_connect(url: URL | str, *, autocommit: bool = False) -> psycopg.Connection:
-    """A plain psycopg connection (for statements composed with psycopg.sql), errors masked."""
-    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """A plain psycopg connection (for statements composed with psycopg.sql), errors masked.
+
+    Connects with the parameters SQLAlchemy's psycopg dialect derives from the URL (never a
+    re-rendered URL string), so a password with a space or a `?password=` works as for an engine.
+    """
+    parsed = make_url(url).set(drivername=DRIVER)
     try:
-        return psycopg.connect(libpq, autocommit=autocommit)
-    except psycopg.OperationalError as exc:
+        _, params = parsed.get_dialect()().create_connect_args(parsed)
+        return psycopg.connect(autocommit=autocommit, **params)
+    except (psycopg.Error, ArgumentError, ValueError) as exc:
         raise DatabaseUnavailable(f"cannot connect to {mask_url(url)}: {db_error_line(exc)}") from None
 
 
@@ -100,16 +197,16 @@ def service_engine(schema: str, url: URL | str | None = None, **engine_options: 
 
 
 def db_error_line(exc: BaseException) -> str:
-    """The first line of a database error, without SQLAlchemy's statement dump."""
+    """The first line of a database error, without SQLAlchemy's statement dump, secrets masked."""
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).strip().splitlines()
     line = text[0] if text else type(orig).__name__
     sqlstate = getattr(orig, "sqlstate", None)
-    return f"{line} [SQLSTATE {sqlstate}]" if sqlstate else line
+    return redact(f"{line} [SQLSTATE {sqlstate}]" if sqlstate else line)
 
 
 def error_line(exc: BaseException) -> str:
-    """Any error as one line: a database error's first line and SQLSTATE, else the message joined."""
-    if isinstance(exc, DBAPIError):
+    """Any error as one line, secrets masked: a database error's first line and SQLSTATE, else the message."""
+    if isinstance(exc, DBAPIError | psycopg.Error):
         return db_error_line(exc)
-    return " ".join(str(exc).split())
+    return redact(" ".join(str(exc).split()) or type(exc).__name__)

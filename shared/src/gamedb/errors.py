@@ -52,6 +52,24 @@ class EmbeddedServerError(GamedbError):
     """The embedded PostgreSQL could not be installed or started."""
 
 
+class InvalidDatabaseUrl(GamedbError):
+    """A database URL cannot be used (not PostgreSQL, a bad port or host, no database name)."""
+
+
+class InvalidSetting(GamedbError):
+    """An environment variable gamedb reads holds a value it cannot use."""
+
+
+class InvalidOption(GamedbError):
+    """A command-line option has a value the command cannot use (an unknown -x key, a bad --rev-id)."""
+
+
+class RoleChangeFailed(GamedbError):
+    """The server refused a statement of `roles apply` or `roles login`; the transaction was rolled back."""
+
+    exit_code = 1
+
+
 # Frames in these are the machinery; the last frame outside them is the user's code that failed.
 _LIBRARY_PATHS = (
     f"{os.sep}site-packages{os.sep}",

@@ -28,7 +28,7 @@ from gamedb.database import connect, error_line, migration_engine
 from gamedb.discovery import SchemaInfo
 from gamedb.drift import schema_drift
 from gamedb.errors import DiscoveryError, GamedbError
-from gamedb.migration_session import retry_lock_timeouts
+from gamedb.migration_session import check_session_settings, retry_lock_timeouts
 from gamedb.names import EXTENSIONS_SCHEMA, VERSION_TABLE_SCHEMA, quote_ident
 from gamedb.project import Project
 from gamedb.revision_index import RevisionIndex, UnreadableRevisions, read_revision_index
@@ -229,6 +229,7 @@ def upgrade_all(project: Project, schemas: dict[str, SchemaInfo], url: URL, *, j
     revision commits alone with its version row, so a failure leaves the schema at the last
     revision that completed.
     """
+    check_session_settings()  # a bad GAMEDB_LOCK_* must be one error, not a failure per worker
     ordered = upgrade_order(schemas)
     report = UpgradeReport()
     engine = migration_engine(url)
@@ -368,6 +369,7 @@ def _versions_after_failure(engine: Engine, info: SchemaInfo) -> list[str] | Non
 
 def write_upgrade_plan(project: Project, schemas: dict[str, SchemaInfo], output: TextIO) -> None:
     """The SQL of upgrade-all from an empty database: every schema in order, each with its prelude."""
+    check_session_settings()  # before the first line of the plan is written
     ordered = upgrade_order(schemas)
     output.write(
         "-- gamedb upgrade-all: every schema from base to head, in depends_on order:\n"

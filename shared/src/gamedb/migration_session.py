@@ -8,7 +8,9 @@ the transaction the script runs in.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -17,7 +19,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from gamedb.discovery import SchemaInfo
-from gamedb.errors import GamedbError
+from gamedb.errors import GamedbError, InvalidSetting
 from gamedb.extensions import ensure_extensions, extension_statements, see_extension_types
 from gamedb.names import VERSION_TABLE_SCHEMA, quote_ident, quote_literal, search_path_for
 
@@ -29,19 +31,50 @@ LOCK_CLASS_ID = 0x67646231
 LOCK_POLL_SECONDS = 0.2
 
 
+# PostgreSQL's duration syntax for timeouts: a number with an optional unit (none = milliseconds)
+_DURATION = re.compile(r"\d+(\.\d+)?\s*(us|ms|s|min|h|d)?")
+
+
+def _env_duration(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip() or default  # set but empty = unset, as for GAMEDB_URL
+    if not _DURATION.fullmatch(value):
+        raise InvalidSetting(f"{name}={value!r} is not a duration (e.g. 500ms, 2s, 30min)")
+    return value
+
+
+def _env_number(name: str, default: str, kind: Callable[[str], T]) -> T:
+    value = os.environ.get(name, "").strip() or default
+    try:
+        number = kind(value)
+    except ValueError:
+        number = None
+    if number is None or not math.isfinite(number) or number < 0:
+        what = "a whole number" if kind is int else "a number (seconds)"
+        raise InvalidSetting(f"{name}={value!r} is not {what} of 0 or more")
+    return number
+
+
 def lock_timeout() -> str:
     """How long a DDL statement may wait for a table lock (below the apps' statement_timeout)."""
-    return os.environ.get("GAMEDB_LOCK_TIMEOUT", "2s")
+    return _env_duration("GAMEDB_LOCK_TIMEOUT", "2s")
 
 
 def statement_timeout() -> str:
     """The longest single statement of a migration."""
-    return os.environ.get("GAMEDB_MIGRATION_STATEMENT_TIMEOUT", "30min")
+    return _env_duration("GAMEDB_MIGRATION_STATEMENT_TIMEOUT", "30min")
 
 
 def lock_wait_seconds() -> float:
     """How long a run waits for another run of the same schema to finish."""
-    return float(os.environ.get("GAMEDB_LOCK_WAIT", "600"))
+    return _env_number("GAMEDB_LOCK_WAIT", "600", float)
+
+
+def check_session_settings() -> None:
+    """Read every GAMEDB_LOCK_* / timeout variable now, so a bad one stops a run before it connects."""
+    lock_timeout()
+    statement_timeout()
+    lock_wait_seconds()
+    lock_retries()
 
 
 def prepare_migration_session(connection: Connection, schema: SchemaInfo, *, runs_revisions: bool = True) -> None:
@@ -183,7 +216,7 @@ OFFLINE_EPILOGUE = ["RESET ROLE"]
 
 def lock_retries() -> int:
     """How many times a run that hit lock_timeout (55P03) is tried again."""
-    return int(os.environ.get("GAMEDB_LOCK_RETRIES", "3"))
+    return _env_number("GAMEDB_LOCK_RETRIES", "3", int)
 
 
 def retry_lock_timeouts(action: Callable[[], T], *, first_delay: float = 1.0) -> T:
@@ -192,6 +225,7 @@ def retry_lock_timeouts(action: Callable[[], T], *, first_delay: float = 1.0) ->
     Safe because each revision is its own transaction: the retry resumes after the last revision
     that committed. The delay doubles each time; after `lock_retries()` retries the error stands.
     """
+    check_session_settings()
     attempt = 0
     while True:
         try:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
 from sqlalchemy import URL
 
-from gamedb.database import connect, migration_engine, psycopg_connect
+from gamedb.database import connect, db_error_line, migration_engine, psycopg_connect
 from gamedb.discovery import SchemaInfo
+from gamedb.errors import RoleChangeFailed
 from gamedb.names import validate_login_name
 from gamedb.role_check import Finding, check_roles
 from gamedb.roles import (
@@ -20,7 +25,7 @@ from gamedb.roles import (
 
 def apply_roles(url: URL | str, schemas: list[SchemaInfo]) -> None:
     """Create or repair every role, grant and setting of the model, in one transaction."""
-    with psycopg_connect(url) as conn:
+    with psycopg_connect(url) as conn, _refused_as_one_line("roles apply"):
         for statement in model_statements(schemas):
             conn.execute(statement)
         conn.commit()
@@ -37,7 +42,7 @@ def create_login(
     """A service login (member of `<schema>_rw`, with its timeouts) or, without schema, a deployer."""
     validate_login_name(login, model_role_names(schemas.values()))
     group, settings = (schema.rw_role, session_settings(schema)) if schema else (MIGRATOR, DEPLOYER_SETTINGS)
-    with psycopg_connect(url) as conn:
+    with psycopg_connect(url) as conn, _refused_as_one_line(f"roles login {login}"):
         verifier = None
         if password is not None:
             # libpq computes the SCRAM verifier client-side: the password itself never reaches the server
@@ -45,6 +50,16 @@ def create_login(
         for statement in login_statements(login, group, settings, verifier):
             conn.execute(statement)
         conn.commit()
+
+
+@contextmanager
+def _refused_as_one_line(what: str) -> Iterator[None]:
+    """A statement the server refused (no privilege, a role that is missing) becomes one masked line;
+    leaving the connection's block rolls the transaction back, so nothing of it is kept."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise RoleChangeFailed(f"{what}: {db_error_line(exc)}; nothing changed") from None
 
 
 def role_findings(url: URL | str, schemas: list[SchemaInfo]) -> list[Finding]:
