@@ -158,7 +158,7 @@ def test_service_engine_sets_timeouts_search_path_and_pre_ping(roles_db):
                     " current_setting('search_path'), count(*) FROM users"
                 )
             ).one()
-        assert tuple(row) == ("5s", "10s", "auth", 0)
+        assert tuple(row) == ("5s", "10s", "auth,extensions", 0)
         assert engine.pool._pre_ping is True
     finally:
         engine.dispose()

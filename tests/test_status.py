@@ -88,7 +88,7 @@ def test_check_all_exits_1_after_a_model_change_with_no_revision(gamedb, databas
     result = gamedb("check-all", extra=extra)
 
     assert result.code == 1
-    assert "chat: add_column chat.messages.body" in result.stderr
+    assert "chat: column chat.messages.body is in the models, not in the database" in result.stderr
     assert "check-all failed: chat need a revision" in result.stderr
     assert "auth" not in result.stderr and "inventory" not in result.stderr
 

@@ -320,24 +320,24 @@ def print_status(status: DatabaseStatus) -> None:
 def check_schema(project: Project, schema: SchemaInfo) -> int:
     """`gamedb -x schema=S check`: the schema's models against the database, as readable lines."""
     status = database_status(project, {schema.name: schema}, resolve_url(project))
-    print_findings(status)
+    print_findings(status, fix=f"run gamedb -x schema={schema.name} upgrade head first")
     row = status.schemas[0]
     if row.clean:
         print(f"{schema.name}: models match the database")
         return 0
     if row.pending:
-        raise CommandFailed(f"schema {schema.name!r} is not at head: run gamedb -x schema={schema.name} upgrade head")
+        raise CommandFailed(f"schema {schema.name!r} is not at head: its models can't be compared yet")
     raise CommandFailed(
         f"schema {schema.name!r}: {len(row.drift or [])} difference(s) between models and database: "
         f'gamedb revision -x schema={schema.name} --autogenerate -m "..." writes them'
     )
 
 
-def print_findings(status: DatabaseStatus) -> None:
+def print_findings(status: DatabaseStatus, fix: str = "run upgrade-all first") -> None:
     """Pending revisions and drift of every schema, one line each, on stderr."""
     for row in status.schemas:
         if row.pending:
-            print(f"{row.schema}: {len(row.pending)} revision(s) not applied", file=sys.stderr)
+            print(f"{row.schema}: {len(row.pending)} revision(s) not applied; {fix}", file=sys.stderr)
         for line in row.drift or []:
             print(f"{row.schema}: {line}", file=sys.stderr)
 

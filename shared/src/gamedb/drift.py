@@ -20,10 +20,18 @@ def schema_drift(connection: Connection, schema: SchemaInfo) -> list[str]:
     """The differences autogenerate finds between `schema`'s models and the database ([] = none)."""
     see_extension_types(connection)
     context = MigrationContext.configure(connection, opts=autogenerate_options(schema))
-    lines: list[str] = []
-    for diff in compare_metadata(context, schema.metadata):
-        lines += [describe(d) for d in diff] if isinstance(diff, list) else [describe(diff)]
-    return lines
+    diffs = [
+        d for diff in compare_metadata(context, schema.metadata) for d in (diff if isinstance(diff, list) else [diff])
+    ]
+    # a table missing on one side: its indexes and constraints go with it, one line says it all
+    whole = {(d[0].removesuffix("_table"), d[1].fullname) for d in diffs if d[0] in ("add_table", "remove_table")}
+    return [describe(d) for d in diffs if not _part_of(d, whole)]
+
+
+def _part_of(diff: tuple[Any, ...], whole: set[tuple[str, str]]) -> bool:
+    table = getattr(diff[1], "table", None) if len(diff) > 1 else None
+    side = diff[0].split("_", 1)[0]
+    return isinstance(table, Table) and (side, table.fullname) in whole
 
 
 def describe(diff: tuple[Any, ...]) -> str:
