@@ -39,22 +39,26 @@ def declared_schemas() -> list[str]:
     return sorted(names)
 
 
-def workspace(session: nox.Session) -> Path:
-    """Create or refresh the shared virtualenv; return its bin directory."""
-    bin_dir = WORKSPACE / ("Scripts" if sys.platform == "win32" else "bin")
+# The lowest versions shared/pyproject.toml allows; `nox -s tests_floor` runs the suite on them.
+FLOOR = ["alembic==1.18.0", "sqlalchemy==2.0.30", "psycopg[binary]==3.2.1"]
+
+
+def workspace(session: nox.Session, where: Path = WORKSPACE, pins: tuple[str, ...] = ()) -> Path:
+    """Create or refresh a virtualenv with gamedb and every service, editable; return its bin directory."""
+    bin_dir = where / ("Scripts" if sys.platform == "win32" else "bin")
     manifests = [ROOT / "shared" / "pyproject.toml", *(d / "pyproject.toml" for d in service_dirs())]
-    digest = hashlib.sha256(b"".join(p.read_bytes() + str(p).encode() for p in manifests)).hexdigest()
-    stamp = WORKSPACE / ".installed"
-    if stamp.exists() and stamp.read_text() == digest:
+    digest = hashlib.sha256(b"".join(p.read_bytes() + str(p).encode() for p in manifests) + str(pins).encode())
+    stamp = where / ".installed"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest():
         return bin_dir
     if not bin_dir.exists():
-        session.run(sys.executable, "-m", "venv", str(WORKSPACE), external=True)
+        session.run(sys.executable, "-m", "venv", str(where), external=True)
     editable = ["-e", f"{ROOT / 'shared'}[embedded]"]
     for service in service_dirs():
         editable += ["-e", str(service)]
     session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
-    session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", *editable, *TOOLS, external=True)
-    stamp.write_text(digest)
+    session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", *editable, *TOOLS, *pins, external=True)
+    stamp.write_text(digest.hexdigest())
     return bin_dir
 
 
@@ -71,6 +75,14 @@ def demo(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The test suite, on the embedded PostgreSQL (or GAMEDB_TEST_URL)."""
     bin_dir = workspace(session)
+    session.run(str(bin_dir / "python"), "-m", "pytest", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none")
+def tests_floor(session: nox.Session) -> None:
+    """The test suite on the lowest alembic, SQLAlchemy and psycopg that shared/pyproject.toml allows."""
+    bin_dir = workspace(session, ROOT / ".nox" / "floor", tuple(FLOOR))
+    session.run(str(bin_dir / "python"), "-m", "pip", "freeze", "-q", external=True, silent=True)
     session.run(str(bin_dir / "python"), "-m", "pytest", *session.posargs, external=True)
 
 
