@@ -43,7 +43,10 @@ def see_extension_types(connection: Connection) -> None:
     Service schemas stay off it: reflection must see their names qualified.
     """
     connection.execute(
-        text("SELECT set_config('search_path', current_setting('search_path') || ', ' || :schema, false)"),
+        text(
+            "SELECT set_config('search_path', current_setting('search_path') || ', ' || :schema, false)"
+            " WHERE :schema <> ALL(string_to_array(replace(current_setting('search_path'), ' ', ''), ','))"
+        ),
         {"schema": quote_ident(EXTENSIONS_SCHEMA)},
     )
 

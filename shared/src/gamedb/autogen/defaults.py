@@ -20,7 +20,7 @@ from alembic.operations import ops
 from alembic.util import DispatchPriority, PriorityDispatchResult
 from sqlalchemy import Column, Connection, DefaultClause, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 from gamedb.autogen.enums import SCHEMA_OPTION
 from gamedb.names import quote_literal
@@ -122,5 +122,5 @@ def _equal_on_server(connection: Connection, inspected: str, rendered: str) -> b
     try:
         with connection.begin_nested():
             return bool(connection.execute(text(f"SELECT ({inspected}) IS NOT DISTINCT FROM ({rendered})")).scalar())
-    except DBAPIError:
+    except SQLAlchemyError:  # not comparable as values (or not valid SQL on its own): they differ
         return False

@@ -68,7 +68,6 @@ class Source(enum.Enum):
 
 class Base(DeclarativeBase):
     metadata = metadata
-    type_annotation_map = {dict[str, Any]: JSONB}  # noqa: RUF012 - the SQLAlchemy idiom
 
 
 class Audited(Base):
@@ -94,7 +93,7 @@ class Player(HasVisibility, Audited):
     email: Mapped[str] = mapped_column(CITEXT)
     status: Mapped[PlayerStatus] = mapped_column(server_default=text("'active'"))
     roles: Mapped[list[Role]] = mapped_column(ARRAY(Enum(Role, name="player_role")), server_default=text("'{}'"))
-    settings: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     country: Mapped[str] = mapped_column(String(2), server_default="ZZ")
     team_id: Mapped[int | None] = mapped_column(ForeignKey("league.teams.id", use_alter=True, ondelete="SET NULL"))
 
@@ -128,7 +127,7 @@ class Match(Base):
         server_default=text("'scheduled'"),
     )
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    stats: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    stats: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
 
 
 class MatchPlayer(Base):
@@ -201,7 +200,7 @@ class AuditEntry(HasVisibility, Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("CURRENT_TIMESTAMP"))
-    payload: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{\"v\": 1}'::jsonb"))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{\"v\": 1}'::jsonb"))
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
 
 

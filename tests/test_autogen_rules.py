@@ -1,0 +1,93 @@
+"""The pure rules behind autogenerate (no server): how defaults are normalized, which enum operations a
+difference needs, how value additions are placed. The behaviour on a real server is in test_real_models."""
+
+from __future__ import annotations
+
+import pytest
+
+from gamedb.autogen.defaults import defaults_differ, normalize_default
+from gamedb.autogen.enums import AddEnumValuesOp, CreateEnumOp, DropEnumOp, RecreateEnumOp, enum_ops
+from gamedb.enum_ops import add_values_sql, create_sql, recreate_sql
+
+
+@pytest.mark.parametrize(
+    ("stored", "declared"),
+    [
+        ("now()", "now()"),
+        ("gen_random_uuid()", "gen_random_uuid()"),
+        ("'{}'::jsonb", "'{}'::jsonb"),
+        ("'{}'::jsonb", "'{}'"),
+        ("'ZZ'::character varying", "'ZZ'"),
+        ("'public'::league.visibility", "'public'"),
+        ('\'public\'::"League"."Visibility"', "'public'"),
+        ("'{}'::text[]", "'{}'"),
+        ("'-1'::integer", "-1"),
+        ("(0)::numeric(12,2)", "0"),
+        ("CURRENT_TIMESTAMP", "current_timestamp"),
+        ("false", "false"),
+        ("'2026-01-01 00:00:00+00'::timestamp with time zone", "'2026-01-01 00:00:00+00'"),
+    ],
+)
+def test_a_default_as_postgresql_stores_it_equals_the_model_spelling(stored, declared):
+    assert normalize_default(stored) == normalize_default(declared)
+    assert not defaults_differ(None, stored, declared)
+
+
+@pytest.mark.parametrize(
+    ("stored", "declared"),
+    [
+        ("10", "25"),
+        ("now()", "clock_timestamp()"),
+        ("'public'::league.visibility", "'hidden'"),
+        ("'ABC'::character varying", "'abc'"),  # case inside quotes is data
+        ("gen_random_uuid()", None),
+        (None, "now()"),
+    ],
+)
+def test_a_changed_default_is_a_difference(stored, declared):
+    assert defaults_differ(None, stored, declared)
+
+
+def test_a_serial_columns_sequence_is_not_a_difference():
+    assert not defaults_differ(None, "nextval('league.channels_id_seq'::regclass)", None)
+
+
+def test_new_types_come_first_dropped_types_last_and_additions_are_in_place():
+    first, last = enum_ops(
+        "s",
+        declared={"a": ("x", "y"), "b": ("p", "new", "q"), "c": ("k",)},
+        existing={"b": ("p", "q"), "c": ("k", "gone"), "d": ("z",)},
+    )
+
+    assert [type(op) for op in first] == [CreateEnumOp, AddEnumValuesOp]
+    assert (first[1].new, first[1].final) == (("new",), ("p", "new", "q"))
+    assert [type(op) for op in last] == [RecreateEnumOp, DropEnumOp]
+    assert (last[0].current, last[0].values) == (("k", "gone"), ("k",))
+    assert last[1].name == "d"
+
+
+def test_a_reordered_enum_is_rebuilt_not_extended():
+    first, last = enum_ops("s", declared={"e": ("b", "a", "c")}, existing={"e": ("a", "b")})
+
+    assert first == []
+    assert [(type(op), op.values) for op in last] == [(RecreateEnumOp, ("b", "a", "c"))]
+
+
+def test_added_values_are_placed_after_their_predecessor_or_before_the_first_old_value():
+    assert add_values_sql("s", "e", ["new0", "new1", "mid", "end"], ["new0", "new1", "a", "mid", "b", "end"]) == [
+        "ALTER TYPE \"s\".\"e\" ADD VALUE IF NOT EXISTS 'new0' BEFORE 'a'",
+        "ALTER TYPE \"s\".\"e\" ADD VALUE IF NOT EXISTS 'new1' AFTER 'new0'",
+        "ALTER TYPE \"s\".\"e\" ADD VALUE IF NOT EXISTS 'mid' AFTER 'a'",
+        "ALTER TYPE \"s\".\"e\" ADD VALUE IF NOT EXISTS 'end' AFTER 'b'",
+    ]
+
+
+def test_enum_values_and_names_are_quoted_in_every_statement():
+    assert create_sql("s", 'we"ird', ["o'neil", "x"]) == "CREATE TYPE \"s\".\"we\"\"ird\" AS ENUM ('o''neil', 'x')"
+    assert "ADD VALUE IF NOT EXISTS 'it''s' AFTER 'x'" in add_values_sql("s", "e", ["it's"], ["x", "it's"])[0]
+    assert "AS ENUM ('o''neil')" in recreate_sql("s", "e", ["o'neil"])
+
+
+def test_a_value_that_would_end_the_do_block_is_refused():
+    with pytest.raises(ValueError, match=r"contains \$gamedb\$"):
+        recreate_sql("s", "e", ["a$gamedb$b"])
