@@ -26,6 +26,8 @@ from gamedb.enum_ops import add_values_sql, create_sql, recreate_sql
         ("CURRENT_TIMESTAMP", "current_timestamp"),
         ("false", "false"),
         ("'2026-01-01 00:00:00+00'::timestamp with time zone", "'2026-01-01 00:00:00+00'"),
+        ("(now() + '1 day'::interval)", "now() + interval '1 day'"),
+        ("'a::b'::text", "'a::b'"),
     ],
 )
 def test_a_default_as_postgresql_stores_it_equals_the_model_spelling(stored, declared):
@@ -40,6 +42,7 @@ def test_a_default_as_postgresql_stores_it_equals_the_model_spelling(stored, dec
         ("now()", "clock_timestamp()"),
         ("'public'::league.visibility", "'hidden'"),
         ("'ABC'::character varying", "'abc'"),  # case inside quotes is data
+        ("(now() + '1 day'::interval)", "now() + interval '2 days'"),
         ("gen_random_uuid()", None),
         (None, "now()"),
     ],

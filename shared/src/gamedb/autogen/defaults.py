@@ -25,19 +25,25 @@ from sqlalchemy.exc import SQLAlchemyError
 from gamedb.autogen.enums import SCHEMA_OPTION
 from gamedb.names import quote_literal
 
-_CAST = re.compile(
-    r"""::(?:"[^"]+"|[a-z_][\w$]*)(?:\.(?:"[^"]+"|[a-z_][\w$]*))?"""
-    r"""(?:\s+(?:varying|precision|with(?:out)?\s+time\s+zone))*(?:\(\d+(?:\s*,\s*\d+)?\))?(?:\[\])*$""",
-    re.IGNORECASE,
+_TYPE = (
+    r"""(?:"[^"]+"|[a-z_][\w$]*)(?:\.(?:"[^"]+"|[a-z_][\w$]*))?"""
+    r"""(?:\s+(?:varying|precision|with(?:out)?\s+time\s+zone))*(?:\(\d+(?:\s*,\s*\d+)?\))?(?:\[\])*"""
 )
+_CAST = re.compile(rf"::{_TYPE}$", re.IGNORECASE)
+_LITERAL_CAST = re.compile(rf"('(?:[^']|'')*')::{_TYPE}", re.IGNORECASE)
 _QUOTED_NUMBER = re.compile(r"'(-?\d+(?:\.\d+)?)'")
+# `interval '1 day'` is stored as `'1 day'::interval`: the typed-literal prefix goes like a cast
+_TYPED_LITERAL = re.compile(
+    r"\b(?:interval|date|time|timestamp|timestamptz|numeric|jsonb?|uuid|text)\s+('(?:[^']|'')*')", re.IGNORECASE
+)
 _CALL = re.compile(r"[\w\"]\s*\(")
 _SERIAL = re.compile(r"nextval\(", re.IGNORECASE)
 
 
 def normalize_default(expression: str) -> str:
     """One spelling for the ways PostgreSQL and SQLAlchemy write the same default."""
-    expr = expression.strip()
+    expr = _TYPED_LITERAL.sub(r"\1", expression.strip())
+    expr = _LITERAL_CAST.sub(r"\1", expr)
     while True:
         before = expr
         expr = _strip_parentheses(expr)
