@@ -40,7 +40,7 @@ def declared_schemas() -> list[str]:
 
 
 # The lowest versions shared/pyproject.toml allows; `nox -s tests_floor` runs the suite on them.
-FLOOR = ["alembic==1.18.0", "sqlalchemy==2.0.30", "psycopg[binary]==3.2.1"]
+FLOOR = ["alembic==1.18.0", "sqlalchemy==2.0.30", "psycopg[binary]==3.2.4"]
 
 
 def workspace(session: nox.Session, where: Path = WORKSPACE, pins: tuple[str, ...] = ()) -> Path:
