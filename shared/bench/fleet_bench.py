@@ -8,6 +8,12 @@ measures, each on a fresh database of one server:
   floor_s       `psql -f` of `gamedb upgrade-all --sql` (the same SQL and transactions, no Python)
   noop_s        `gamedb upgrade-all` again, everything at head
   scoped_cmd_s  `gamedb -x schema=<one> heads` (a scoped command's start-up)
+and, at head, the read side (every service has a model table per revision):
+  check_all_s   `gamedb check-all` (models against the database, every schema)
+  status_s      `gamedb status` (versions, pending, drift)
+  per_table_s   the same comparison done Alembic's way, table by table (compare_metadata per schema
+                without gamedb's schema-wide reflection), in one process: the naive read
+  help_s        `gamedb --help`; import_sqla_s: `python -c "import sqlalchemy"`, its floor
 All but the naive way run --repeat times and the best time counts. upgrade-all uses its default
 --jobs (one per core, at most four).
 The installed services (auth, inventory) are part of every run too: discovery sees them.
@@ -45,6 +51,12 @@ def build_monorepo(root: Path, schemas: int, revisions: int) -> list[Path]:
     version_dirs = [info.versions_dir for info in discover_schemas().values()]
     for k in range(schemas):
         layout = write_service(root / "services", f"s{k:03d}")
+        models = [layout.models_file.read_text(), "from sqlalchemy import BigInteger, Column, Table, Text\n"]
+        models += [
+            f"Table('t{r:03d}', metadata, Column('id', BigInteger, primary_key=True), Column('v', Text))\n"
+            for r in range(1, revisions)
+        ]
+        layout.models_file.write_text("".join(models))
         down = None
         for r in range(revisions):
             rev = f"{layout.name}r{r:03d}"
@@ -100,8 +112,14 @@ def measure(admin_uri: str, psql: str, schemas: int, revisions: int, repeat: int
         # burst of disk activity on a shared machine does not decide a ratio alone
         for _ in range(repeat):
             with fresh_database(admin_uri) as (url, _):
-                best(result, "upgrade_all_s", timed([[*gamedb, "upgrade-all"]], {**env, "GAMEDB_URL": url}, root))
-                best(result, "noop_s", timed([[*gamedb, "upgrade-all"]], {**env, "GAMEDB_URL": url}, root))
+                at = {**env, "GAMEDB_URL": url}
+                best(result, "upgrade_all_s", timed([[*gamedb, "upgrade-all"]], at, root))
+                best(result, "noop_s", timed([[*gamedb, "upgrade-all"]], at, root))
+                best(result, "check_all_s", timed([[*gamedb, "check-all"]], at, root))
+                best(result, "status_s", timed([[*gamedb, "status"]], at, root))
+                best(result, "per_table_s", timed([[sys.executable, "-c", PER_TABLE, url]], at, root))
+            best(result, "help_s", timed([[*gamedb, "--help"]], env, root))
+            best(result, "import_sqla_s", timed([[sys.executable, "-c", "import sqlalchemy"]], env, root))
             best(result, "scoped_cmd_s", timed([[*gamedb, "-x", f"schema={names[-1]}", "heads"]], env, root))
             with fresh_database(admin_uri) as (_, libpq):
                 # one transaction per schema, as upgrade-all: a single transaction for the whole fleet
@@ -109,6 +127,22 @@ def measure(admin_uri: str, psql: str, schemas: int, revisions: int, repeat: int
                 psql_cmd = [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", libpq]
                 best(result, "floor_s", timed([psql_cmd], env, root, stdin=plan.stdout.decode()))
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}
+
+
+# Alembic's own comparison of every schema, table by table: what check-all cost before schema-wide reflection.
+PER_TABLE = """
+import sys
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+from gamedb.autogen import autogenerate_options
+from gamedb.discovery import discover_schemas
+engine = create_engine(sys.argv[1])
+with engine.connect() as conn:
+    for info in discover_schemas().values():
+        context = MigrationContext.configure(conn, opts=autogenerate_options(info))
+        assert compare_metadata(context, info.metadata) == [], info.name
+"""
 
 
 def best(result: dict[str, float | int], key: str, seconds: float) -> None:
@@ -124,8 +158,8 @@ def psql_binary() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--schemas", type=int, nargs="*", default=[20, 100])
-    parser.add_argument("--revisions", type=int, nargs="*", default=[10, 50])
+    parser.add_argument("--schemas", type=int, nargs="*", default=[30, 100])
+    parser.add_argument("--revisions", type=int, nargs="*", default=[20, 50])
     parser.add_argument("--json", action="store_true", help="one JSON object per size")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each cheap measurement; the best counts")
     parser.add_argument(
@@ -159,6 +193,15 @@ def print_table(rows: list[dict[str, float | int]]) -> None:
             f"{r['schemas']}x{r['revisions']:<6} {r['naive_s']:>6.2f}s  {r['upgrade_all_s']:>10.2f}s"
             f"  {r['floor_s']:>10.2f}s  {r['noop_s']:>5.2f}s  {r['scoped_cmd_s']:>5.2f}s"
             f"  {r['naive_s'] / r['upgrade_all_s']:>7.1f}x  {r['upgrade_all_s'] / r['floor_s']:>7.1f}x"
+        )
+    print()
+    print("size      check-all  status   per-table  help    import sqla  check-all/no-op  status/no-op  help/import")
+    for r in rows:
+        print(
+            f"{r['schemas']}x{r['revisions']:<6} {r['check_all_s']:>8.2f}s  {r['status_s']:>6.2f}s"
+            f"  {r['per_table_s']:>8.2f}s  {r['help_s']:>5.2f}s  {r['import_sqla_s']:>10.2f}s"
+            f"  {r['check_all_s'] / r['noop_s']:>14.1f}x  {r['status_s'] / r['noop_s']:>11.1f}x"
+            f"  {r['help_s'] / r['import_sqla_s']:>10.1f}x"
         )
 
 
