@@ -90,15 +90,12 @@ def _offline_commit_around(statements: list[str]) -> None:
 
     impl = op.get_context().impl
     prelude = offline_transaction_settings(target_schema(environment))
-    impl.static_output("COMMIT;\n")
-    for block in (statements, []):
-        impl.static_output("BEGIN;\n")
-        for statement in prelude:
-            op.execute(statement)
-        for statement in block:
-            op.execute(statement)
-        if block:
-            impl.static_output("COMMIT;\n")
+    impl.static_output("COMMIT;\n\nBEGIN;\n")  # the values, in a transaction of their own
+    for statement in [*prelude, *statements]:
+        op.execute(statement)
+    impl.static_output("COMMIT;\n\nBEGIN;\n")  # the rest of the revision, as the script's others
+    for statement in prelude:
+        op.execute(statement)
 
 
 def recreate_sql(schema: str, name: str, values: Sequence[str]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from logging.config import fileConfig
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from alembic.config import Config
 from alembic.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.util import CommandError
+from sqlalchemy import Connection
 
 from gamedb.autogen import autogenerate_options
+from gamedb.autogen.reflection import schema_wide_reflection
 from gamedb.database import connect, migration_engine, resolve_url
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema
 from gamedb.errors import GamedbError, MissingSchemaArgument
@@ -154,13 +157,17 @@ def _run_online(context: EnvironmentContext, schema: SchemaInfo) -> None:
                     transaction_per_migration=True,  # each revision commits alone, with its version row
                     **_configure_options(context, schema),
                 )
-                with context.begin_transaction():
+                with context.begin_transaction(), _reflection_for(compares_models, connection):
                     context.run_migrations()
             finally:
                 release_schema_lock(connection, schema)
     finally:
         if owns_engine:
             engine.dispose()
+
+
+def _reflection_for(compares_models: bool, connection: Connection) -> AbstractContextManager[None]:
+    return schema_wide_reflection(connection) if compares_models else nullcontext()
 
 
 def _instance(context: EnvironmentContext) -> EnvironmentContext:
