@@ -225,7 +225,7 @@ def upgrade_all(project: Project, schemas: dict[str, SchemaInfo], url: URL, *, j
     """Bring every schema to its head; stop starting new schemas at the first failure.
 
     A schema starts once everything in its depends_on is at head; up to `jobs` schemas run at
-    once, each in its own process, on its own connection, under its own advisory lock. Each
+    once, each in its own process, on its own connection, under its own migration lock. Each
     revision commits alone with its version row, so a failure leaves the schema at the last
     revision that completed.
     """
