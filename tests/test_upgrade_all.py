@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import psycopg
 import pytest
+from psycopg import sql
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
@@ -341,3 +342,69 @@ def test_an_existing_empty_schema_is_taken_and_stamp_adopts_one_on_purpose(gamed
     assert database.version_rows("empty") == ["empty2"]
     assert database.version_rows("legacy") == ["legacy2"]
     assert database.tables("legacy") == {"accounts", "t2"}
+
+
+def test_a_runner_cut_off_mid_revision_is_reported_at_the_revision_it_really_reached(database, fleet, admin_uri):
+    """The stand-in for a server restart: the runner's connection is terminated mid-revision and, for
+    two seconds, the database refuses every new connection, as a restarting server does."""
+    steps = [("slow1", [], [])] + [(f"slow{i}", [f"CREATE TABLE slow.t{i} (id int)"], []) for i in range(2, 10)]
+    steps.append(("slow10", ["CREATE TABLE slow.t10 (id int)", SLEEPY], []))
+    extra = fleet({"slow": steps})
+    proc = spawn_cli(["upgrade-all"], database.url, extra, PGOPTIONS="-c gamedb.test_sleep=on")
+    runner = "SELECT pid FROM pg_stat_activity WHERE application_name = 'gamedb:slow' AND query LIKE '%pg_sleep%'"
+    assert wait_for(lambda: len(database.query(runner)) == 1), proc.communicate(timeout=5)
+
+    (pid,) = database.query(runner)[0]
+    with psycopg.connect(admin_uri, autocommit=True) as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(database.name)))
+        try:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            time.sleep(2)
+        finally:
+            admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(database.name)))
+    code = proc.wait(timeout=60)
+    stderr = proc.stderr.read()
+
+    assert code == 1, stderr
+    assert database.version_rows("slow") == ["slow9"]
+    assert "FAILED slow at revision slow10 (schema left at slow9): " in stderr
+    assert "Traceback" not in stderr
+
+
+def test_sigint_stops_every_worker_at_a_revision_boundary_and_reports_what_was_applied(database, fleet):
+    nap = "SELECT pg_sleep(1)"
+    extra = fleet(
+        {
+            name: [(f"{name}1", [], [])]
+            + [(f"{name}{i}", [f"CREATE TABLE {name}.t{i} (id int)", nap], []) for i in range(2, 12)]
+            for name in ("nap", "zzz")
+        }
+    )
+    proc = spawn_cli(["upgrade-all", "--jobs", "2"], database.url, extra)
+    assert wait_for(lambda: (database.version_rows("nap") or ["nap1"]) != ["nap1"], timeout=60), proc.communicate(
+        timeout=5
+    )
+
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=30)
+    stopped = time.monotonic()
+    out, err = proc.stdout.read(), proc.stderr.read()
+
+    assert code == 130, out + err
+    busy = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'gamedb:%'"
+    assert wait_for(lambda: database.query(busy) == [(0,)], timeout=5)
+    assert time.monotonic() - stopped < 5
+    assert "Traceback" not in err and err.strip().endswith("gamedb: interrupted")
+    reported = {}
+    for line in out.splitlines():
+        if line.startswith(("upgraded ", "interrupted ")):
+            schema, moved = line.split(" ", 1)[1].split(": ", 1)
+            reported[schema] = moved.split(" -> ")[1].split(" ")[0]
+    assert "nap" in reported and "zzz" in reported, out
+    for schema, revision in reported.items():
+        rows = database.version_rows(schema) or []
+        assert rows == ([] if revision == "base" else [revision]), (schema, out)
+    assert database.version_rows("nap") != ["nap11"]  # it really stopped: 10 more seconds of revisions remained
+    for schema in ("nap", "zzz"):  # no revision half applied: a table exists exactly for each recorded revision
+        at = int((database.version_rows(schema) or [f"{schema}0"])[0].removeprefix(schema))
+        assert database.tables(schema) == {f"t{i}" for i in range(2, at + 1)}
