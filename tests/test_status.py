@@ -53,6 +53,7 @@ def test_status_json_names_current_head_pending_and_drift(gamedb, database, flee
         "heads": ["chat2"],
         "pending": ["chat2"],
         "drift": None,
+        "problem": None,
         "state": "1 pending",
     }
     assert rows["auth"]["current"] == [] and rows["auth"]["state"] == "2 pending"
@@ -98,3 +99,24 @@ def test_check_all_fails_while_revisions_are_pending(gamedb, database):
 
     assert result.code == 1
     assert "auth: 2 revision(s) not applied; run upgrade-all first" in result.stderr
+
+
+def test_two_version_rows_one_below_the_other_are_broken_for_status_and_upgrade_all_alike(gamedb, database, fleet):
+    extra, _ = chat_service(fleet)
+    assert gamedb("upgrade-all", extra=extra).code == 0
+    database.query("INSERT INTO alembic.alembic_version_chat VALUES ('chat1')")
+
+    status = gamedb("status", "--check", extra=extra)
+    as_json = json.loads(gamedb("status", "--json", extra=extra).stdout)
+    upgrade = gamedb("upgrade-all", extra=extra)
+
+    problem = "2 version rows (chat1, chat2) and chat1 is below another; delete the stale row by hand"
+    assert status.code == 1
+    assert [line.split(None, 4)[-1] for line in status.stdout.splitlines() if line.startswith("chat ")] == [
+        f"broken: {problem}"
+    ]
+    rows = {row["schema"]: row for row in as_json["schemas"]}
+    assert rows["chat"]["problem"] == problem and as_json["clean"] is False
+    assert upgrade.code == 1
+    assert f"FAILED chat at revision ? (schema left at chat1,chat2): version table {problem}" in upgrade.stderr
+    assert database.version_rows("chat") == ["chat1", "chat2"]

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
+from types import SimpleNamespace
 
 import psycopg
+import pytest
+from psycopg import sql
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from conftest import apply_with_psql, spawn_cli
 from gamedb.discovery import discover_schemas
+from gamedb.migration_session import acquire_schema_lock
 
 INSTALLED = sorted(discover_schemas())
 
@@ -98,6 +105,10 @@ def test_the_failure_report_lists_the_schemas_not_attempted(gamedb, database, fl
     assert database.version_rows("auth") is not None
 
 
+SCHEMA_LOCKS = (
+    "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+    " WHERE c.relname = %s AND l.mode = 'ShareUpdateExclusiveLock'"
+)
 SLEEPY = "SELECT pg_sleep(CASE WHEN current_setting('gamedb.test_sleep', true) = 'on' THEN 60 ELSE 0 END)"
 
 
@@ -122,9 +133,9 @@ def test_a_killed_run_leaves_nothing_half_applied_and_releases_its_lock(gamedb, 
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
 
-    gone = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'gamedb:slow'"
+    gone = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'gamedb:slow%'"
     assert wait_for(lambda: database.query(gone) == [(0,)], timeout=20)
-    assert database.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == [(0,)]
+    assert database.query(SCHEMA_LOCKS, ("alembic_version_slow",)) == [(0,)]
     assert database.version_rows("slow") == ["slow1"]
     assert database.tables("slow") == set()
 
@@ -135,15 +146,17 @@ def test_a_killed_run_leaves_nothing_half_applied_and_releases_its_lock(gamedb, 
 
 
 def test_a_run_waits_for_another_run_of_the_same_schema_but_not_of_others(database, fleet):
-    from gamedb.migration_session import LOCK_CLASS_ID
-
-    with psycopg.connect(database.libpq, autocommit=True) as holder:
-        holder.execute("SELECT pg_advisory_lock(%s, hashtext('auth'))", (LOCK_CLASS_ID,))
+    engine = create_engine(database.url, poolclass=NullPool)
+    holder = acquire_schema_lock(engine, discover_schemas()["auth"])  # what a running migration of auth holds
+    try:
         blocked = spawn_cli(["-x", "schema=auth", "upgrade", "head"], database.url, GAMEDB_LOCK_WAIT="2")
         free = spawn_cli(["-x", "schema=inventory", "upgrade", "head"], database.url)
         assert free.wait(timeout=60) == 0, free.stderr.read()
         assert blocked.wait(timeout=60) != 0
         stderr = blocked.stderr.read()
+    finally:
+        holder.release()
+        engine.dispose()
     assert "another migration held its lock" in stderr
     assert database.version_rows("inventory") is not None and len(database.version_rows("inventory")) == 1
     assert not database.version_rows("auth")
@@ -205,3 +218,193 @@ def test_upgrade_all_sql_plan_applied_with_psql_gives_the_online_result(gamedb, 
     assert all(row["pending"] == [] and len(row["current"]) == 1 for row in rows.values())
     for schema in INSTALLED:  # the services' models match what the plan built
         assert rows[schema]["drift"] == []
+
+
+def test_an_app_login_can_neither_take_nor_block_a_schemas_migration_lock(gamedb, database):
+    for args in (["roles", "apply"], ["roles", "login", "auth_app", "--schema", "auth"]):
+        assert gamedb(*args).code == 0
+    assert gamedb("roles", "login", "deployer", "--migrator").code == 0
+    deployer_url = database.url.replace("postgresql+psycopg://postgres", "postgresql+psycopg://deployer", 1)
+    with psycopg.connect(database.login_uri("auth_app")) as app:
+        for attempt in (
+            "LOCK TABLE alembic.alembic_version_auth IN SHARE UPDATE EXCLUSIVE MODE",
+            "LOCK TABLE alembic.alembic_version_inventory IN ACCESS EXCLUSIVE MODE",
+            "SELECT * FROM alembic.alembic_version_auth FOR UPDATE",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                app.execute(attempt)
+            app.rollback()
+        # what blocked deploys before: the advisory key of every schema, held in an open transaction too
+        for schema in ("auth", "inventory"):
+            app.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (0x67646231, schema))
+            app.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (0x67646231, schema))
+
+        as_deployer = spawn_cli(["-x", "schema=auth", "upgrade", "head"], deployer_url, GAMEDB_LOCK_WAIT="5")
+        deployed = as_deployer.wait(timeout=60), as_deployer.stderr.read()
+        as_admin = spawn_cli(["upgrade-all"], database.url, GAMEDB_LOCK_WAIT="5")
+        upgraded = as_admin.wait(timeout=60), as_admin.stderr.read()
+        app.rollback()
+
+    assert deployed[0] == 0, deployed
+    assert upgraded[0] == 0, upgraded
+    assert len(database.version_rows("auth")) == len(database.version_rows("inventory")) == 1
+
+
+def test_create_index_concurrently_in_a_revision_does_not_wait_for_the_runs_own_lock(gamedb, database, fleet):
+    extra = fleet(
+        {
+            "idx": [
+                ("idx1", ["CREATE TABLE idx.t (id int)"], []),
+                ("idx2", ["CREATE INDEX CONCURRENTLY t_id ON idx.t (id)"], ["DROP INDEX idx.t_id"]),
+            ]
+        }
+    )
+    revision = next((extra[0] / "game_idx" / "versions").glob("idx2_*.py"))
+    source = revision.read_text()
+    statement = "    op.execute('CREATE INDEX CONCURRENTLY t_id ON idx.t (id)')"
+    assert statement in source
+    revision.write_text(source.replace(statement, "    with op.get_context().autocommit_block():\n    " + statement))
+
+    run = spawn_cli(
+        ["-x", "schema=idx", "upgrade", "head"], database.url, extra, GAMEDB_MIGRATION_STATEMENT_TIMEOUT="20s"
+    )
+    code = run.wait(timeout=60)
+
+    assert code == 0, run.stderr.read()
+    assert database.version_rows("idx") == ["idx2"]
+    assert database.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'idx.t_id'::regclass") == [(True,)]
+
+
+def test_the_sql_plan_waits_for_a_running_migration_of_the_same_schema(gamedb, database, fleet, psql):
+    extra = fleet({"chat": simple("chat", 3)})
+    plan = gamedb("upgrade-all", "--sql", extra=extra)
+    assert plan.code == 0, plan.output
+    assert 'LOCK TABLE "alembic"."alembic_version_chat" IN SHARE UPDATE EXCLUSIVE MODE' in plan.stdout
+    assert "advisory" not in plan.stdout
+    assert gamedb("-x", "schema=chat", "upgrade", "chat1", extra=extra).code == 0
+    plan = gamedb("-x", "schema=chat", "upgrade", "chat1:head", "--sql", extra=extra)
+    assert plan.code == 0, plan.output
+    engine = create_engine(database.url, poolclass=NullPool)
+    holder = acquire_schema_lock(
+        engine, SimpleNamespace(name="chat", version_table="alembic_version_chat", owner_role="chat_owner")
+    )
+    try:
+        applying = subprocess.Popen(
+            [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database.libpq],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        applying.stdin.write(plan.stdout)
+        applying.stdin.close()
+        time.sleep(3)  # longer than lock_timeout (2s): the plan waits up to GAMEDB_LOCK_WAIT instead
+        still_waiting = applying.poll() is None
+    finally:
+        holder.release()
+        engine.dispose()
+
+    assert still_waiting
+    assert applying.wait(timeout=60) == 0, applying.stderr.read()
+    assert database.version_rows("chat") == ["chat3"]
+
+
+@pytest.mark.parametrize("command", [["-x", "schema=legacy", "upgrade", "head"], ["upgrade-all"]])
+def test_an_existing_schema_with_objects_is_never_adopted_by_an_upgrade_from_base(gamedb, database, fleet, command):
+    extra = fleet({"legacy": simple("legacy", 2)})
+    database.query("CREATE SCHEMA legacy")
+    database.query("CREATE TABLE legacy.accounts (id int PRIMARY KEY, name text)")
+    database.query("INSERT INTO legacy.accounts VALUES (1, 'kept')")
+
+    result = gamedb(*command, extra=extra)
+
+    assert result.code != 0
+    assert "Traceback" not in result.output
+    refusal = [line for line in result.stderr.splitlines() if "legacy" in line]
+    assert len(refusal) == 1 and "schema 'legacy' already exists and holds 1 relation(s)" in refusal[0]
+    assert "gamedb -x schema=legacy stamp REVISION" in refusal[0]
+    assert database.query("SELECT id, name FROM legacy.accounts") == [(1, "kept")]
+    assert database.tables("legacy") == {"accounts"}
+    assert not database.version_rows("legacy")
+
+
+def test_an_existing_empty_schema_is_taken_and_stamp_adopts_one_on_purpose(gamedb, database, fleet):
+    extra = fleet({"empty": simple("empty", 2), "legacy": simple("legacy", 2)})
+    database.query("CREATE SCHEMA empty")
+    database.query("CREATE SCHEMA legacy")
+    database.query("CREATE TABLE legacy.accounts (id int PRIMARY KEY)")
+
+    assert gamedb("-x", "schema=empty", "upgrade", "head", extra=extra).code == 0
+    assert gamedb("-x", "schema=legacy", "stamp", "legacy1", extra=extra).code == 0
+    adopted = gamedb("-x", "schema=legacy", "upgrade", "head", extra=extra)
+
+    assert adopted.code == 0, adopted.output
+    assert database.version_rows("empty") == ["empty2"]
+    assert database.version_rows("legacy") == ["legacy2"]
+    assert database.tables("legacy") == {"accounts", "t2"}
+
+
+def test_a_runner_cut_off_mid_revision_is_reported_at_the_revision_it_really_reached(database, fleet, admin_uri):
+    """The stand-in for a server restart: the runner's connection is terminated mid-revision and, for
+    two seconds, the database refuses every new connection, as a restarting server does."""
+    steps = [("slow1", [], [])] + [(f"slow{i}", [f"CREATE TABLE slow.t{i} (id int)"], []) for i in range(2, 10)]
+    steps.append(("slow10", ["CREATE TABLE slow.t10 (id int)", SLEEPY], []))
+    extra = fleet({"slow": steps})
+    proc = spawn_cli(["upgrade-all"], database.url, extra, PGOPTIONS="-c gamedb.test_sleep=on")
+    runner = "SELECT pid FROM pg_stat_activity WHERE application_name = 'gamedb:slow' AND query LIKE '%pg_sleep%'"
+    assert wait_for(lambda: len(database.query(runner)) == 1), proc.communicate(timeout=5)
+
+    (pid,) = database.query(runner)[0]
+    with psycopg.connect(admin_uri, autocommit=True) as admin:
+        admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(sql.Identifier(database.name)))
+        try:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            time.sleep(2)
+        finally:
+            admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(sql.Identifier(database.name)))
+    code = proc.wait(timeout=60)
+    stderr = proc.stderr.read()
+
+    assert code == 1, stderr
+    assert database.version_rows("slow") == ["slow9"]
+    assert "FAILED slow at revision slow10 (schema left at slow9): " in stderr
+    assert "Traceback" not in stderr
+
+
+def test_sigint_stops_every_worker_at_a_revision_boundary_and_reports_what_was_applied(database, fleet):
+    nap = "SELECT pg_sleep(1)"
+    extra = fleet(
+        {
+            name: [(f"{name}1", [], [])]
+            + [(f"{name}{i}", [f"CREATE TABLE {name}.t{i} (id int)", nap], []) for i in range(2, 12)]
+            for name in ("nap", "zzz")
+        }
+    )
+    proc = spawn_cli(["upgrade-all", "--jobs", "2"], database.url, extra)
+    assert wait_for(lambda: (database.version_rows("nap") or ["nap1"]) != ["nap1"], timeout=60), proc.communicate(
+        timeout=5
+    )
+
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=30)
+    stopped = time.monotonic()
+    out, err = proc.stdout.read(), proc.stderr.read()
+
+    assert code == 130, out + err
+    busy = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'gamedb:%'"
+    assert wait_for(lambda: database.query(busy) == [(0,)], timeout=5)
+    assert time.monotonic() - stopped < 5
+    assert "Traceback" not in err and err.strip().endswith("gamedb: interrupted")
+    reported = {}
+    for line in out.splitlines():
+        if line.startswith(("upgraded ", "interrupted ")):
+            schema, moved = line.split(" ", 1)[1].split(": ", 1)
+            reported[schema] = moved.split(" -> ")[1].split(" ")[0]
+    assert "nap" in reported and "zzz" in reported, out
+    for schema, revision in reported.items():
+        rows = database.version_rows(schema) or []
+        assert rows == ([] if revision == "base" else [revision]), (schema, out)
+    assert database.version_rows("nap") != ["nap11"]  # it really stopped: 10 more seconds of revisions remained
+    for schema in ("nap", "zzz"):  # no revision half applied: a table exists exactly for each recorded revision
+        at = int((database.version_rows(schema) or [f"{schema}0"])[0].removeprefix(schema))
+        assert database.tables(schema) == {f"t{i}" for i in range(2, at + 1)}

@@ -361,22 +361,30 @@ def cmd_upgrade_all(options: Namespace, project: Project, schemas: dict[str, Sch
         raise GamedbError("--jobs must be 1 or more")
     report = upgrade_all(project, schemas, resolve_url(project), jobs=options.jobs)
     print_upgrade_report(report)
+    if report.was_interrupted:
+        print("gamedb: interrupted", file=sys.stderr)
+        return 130
     return 0 if report.ok else 1
 
 
 def print_upgrade_report(report: UpgradeReport) -> None:
     for schema, before, after in report.upgraded:
         print(f"upgraded {schema}: {','.join(before) or 'base'} -> {','.join(after)}")
-    if report.failed is None:
+    for schema, before, after, stopped_before in report.interrupted:
+        where = "revision unknown (its version table could not be re-read)"
+        if after is not None:
+            where = f"{','.join(after) or 'base'}" + (f" (stopped before {stopped_before})" if stopped_before else "")
+        print(f"interrupted {schema}: {','.join(before) or 'base'} -> {where}")
+    if report.failed is None and not report.was_interrupted:
         total = len(report.upgraded) + len(report.already_at_head)
         print(f"{total} schemas at head" + ("" if report.upgraded else " (nothing to do)"))
         return
     failed = report.failed
-    print(
-        f"FAILED {failed.schema} at revision {failed.revision or '?'} "
-        f"(schema left at {','.join(failed.stayed_at) or 'base'}): {failed.error}",
-        file=sys.stderr,
-    )
+    if failed is not None:
+        left = "its revision unknown: the version table could not be re-read"
+        if failed.stayed_at is not None:
+            left = f"schema left at {','.join(failed.stayed_at) or 'base'}"
+        print(f"FAILED {failed.schema} at revision {failed.revision or '?'} ({left}): {failed.error}", file=sys.stderr)
     if report.not_attempted:
         print(f"not attempted: {', '.join(report.not_attempted)}", file=sys.stderr)
 

@@ -70,6 +70,28 @@ class RoleChangeFailed(GamedbError):
     exit_code = 1
 
 
+class SchemaLocked(GamedbError):
+    """Another run held the schema's migration lock for longer than GAMEDB_LOCK_WAIT."""
+
+
+class VersionTableMissing(GamedbError):
+    """The schema's version table does not exist and this login may not create it."""
+
+    exit_code = 1
+
+
+class LockLost(GamedbError):
+    """The connection holding the schema's migration lock died; the revision in flight was rolled back."""
+
+    exit_code = 1
+
+
+class ForeignSchema(GamedbError):
+    """Upgrading from base would adopt an existing schema that holds objects gamedb did not create."""
+
+    exit_code = 1
+
+
 # Frames in these are the machinery; the last frame outside them is the user's code that failed.
 _LIBRARY_PATHS = (
     f"{os.sep}site-packages{os.sep}",

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -105,9 +106,12 @@ class SchemaStatus:
     heads: list[str]
     pending: list[str]
     drift: list[str] | None  # None: not compared (pending revisions first)
+    problem: str | None = None  # version rows no run can start from (upgrade-all refuses them too)
 
     @property
     def state(self) -> str:
+        if self.problem:
+            return f"broken: {self.problem}"
         if self.pending:
             return f"{len(self.pending)} pending"
         if self.drift:
@@ -116,7 +120,7 @@ class SchemaStatus:
 
     @property
     def clean(self) -> bool:
-        return not self.pending and not self.drift
+        return not self.problem and not self.pending and not self.drift
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -126,6 +130,7 @@ class SchemaStatus:
             "heads": self.heads,
             "pending": self.pending,
             "drift": self.drift,
+            "problem": self.problem,
             "state": self.state,
         }
 
@@ -153,10 +158,13 @@ def database_status(project: Project, schemas: dict[str, SchemaInfo], url: URL) 
             rows: list[SchemaStatus] = []
             for info in ordered:
                 index = revision_index(project, schemas, info)
-                pending = _pending(index, current[info.name])
-                drift = None if pending else schema_drift(conn, info)
+                problem = version_rows_problem(index, current[info.name])
+                pending = [] if problem else _pending(index, current[info.name])
+                drift = None if pending or problem else schema_drift(conn, info)
                 rows.append(
-                    SchemaStatus(info.name, info.version_table, current[info.name], index.heads, pending, drift)
+                    SchemaStatus(
+                        info.name, info.version_table, current[info.name], index.heads, pending, drift, problem
+                    )
                 )
             in_db = set(
                 conn.execute(text(r"SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\_%'")).scalars()
@@ -172,6 +180,25 @@ def database_status(project: Project, schemas: dict[str, SchemaInfo], url: URL) 
     )
 
 
+def version_rows_problem(index: RevisionIndex, current: list[str]) -> str | None:
+    """Why a version table's rows can't all be current (one row below another), or None.
+
+    Several rows are normal only for a schema with several heads, each row on its own branch.
+    """
+    if len(current) < 2:
+        return None
+    try:
+        below = sorted(r for r in current if any(r in index.ancestry([o]) - {o} for o in current if o != r))
+    except UnreadableRevisions:
+        return None  # an unknown revision is reported as such by _pending
+    if not below:
+        return None
+    return (
+        f"{len(current)} version rows ({', '.join(current)}) and {', '.join(below)} is below another; "
+        "delete the stale row by hand"
+    )
+
+
 def _pending(index: RevisionIndex, current: list[str]) -> list[str]:
     try:
         return index.pending(current)
@@ -184,7 +211,7 @@ class SchemaFailure:
     """The schema upgrade-all stopped at."""
 
     schema: str
-    stayed_at: list[str]
+    stayed_at: list[str] | None  # None: its version table could not be re-read after the failure
     revision: str | None
     error: str
 
@@ -200,6 +227,9 @@ class UpgradeReport:
     already_at_head: list[str] = field(default_factory=list)
     failed: SchemaFailure | None = None
     not_attempted: list[str] = field(default_factory=list)
+    # stopped by SIGINT: (schema, from, to as re-read (None: unknown), next pending revision)
+    interrupted: list[tuple[str, list[str], list[str] | None, str | None]] = field(default_factory=list)
+    was_interrupted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -214,6 +244,7 @@ class _Outcome:
     applied: Steps
     error: str | None = None
     stayed_at: list[str] | None = None
+    interrupted: bool = False
 
 
 def default_jobs() -> int:
@@ -225,7 +256,7 @@ def upgrade_all(project: Project, schemas: dict[str, SchemaInfo], url: URL, *, j
     """Bring every schema to its head; stop starting new schemas at the first failure.
 
     A schema starts once everything in its depends_on is at head; up to `jobs` schemas run at
-    once, each in its own process, on its own connection, under its own advisory lock. Each
+    once, each in its own process, on its own connection, under its own migration lock. Each
     revision commits alone with its version row, so a failure leaves the schema at the last
     revision that completed.
     """
@@ -244,29 +275,56 @@ def upgrade_all(project: Project, schemas: dict[str, SchemaInfo], url: URL, *, j
         if current[info.name] == indexes[info.name].heads:
             report.already_at_head.append(info.name)
     todo = [info for info in ordered if info.name not in report.already_at_head]
+    for info in todo:
+        problem = version_rows_problem(indexes[info.name], current[info.name])
+        if problem:  # what status reports; Alembic would refuse it with a less useful message
+            report.failed = SchemaFailure(info.name, current[info.name], None, f"version table {problem}")
+            report.not_attempted = [i.name for i in todo if i.name != info.name]
+            return report
     global _WORK
     _WORK = (project, schemas, url)
-    for outcome in _schedule(todo, jobs):
-        if outcome.error is None:
-            if outcome.applied:
-                report.upgraded.append((outcome.schema, sorted(outcome.applied[0][0]), sorted(outcome.applied[-1][1])))
-            else:  # a concurrent run did the work while this one waited for the lock
-                report.already_at_head.append(outcome.schema)
-        elif report.failed is None:
-            pending = _pending(indexes[outcome.schema], outcome.stayed_at) if outcome.stayed_at is not None else []
-            report.failed = SchemaFailure(
-                outcome.schema, outcome.stayed_at or [], pending[0] if pending else None, outcome.error
-            )
+    try:
+        for outcome in _schedule(todo, jobs):
+            _record(report, outcome, current, indexes)
+    except _Interrupted:
+        report.was_interrupted = True
     finished = {name for name, _, _ in report.upgraded} | set(report.already_at_head)
+    finished |= {name for name, *_ in report.interrupted}
     if report.failed is not None:
         finished.add(report.failed.schema)
     report.not_attempted = [info.name for info in todo if info.name not in finished]
     return report
 
 
+def _record(
+    report: UpgradeReport, outcome: _Outcome, current: dict[str, list[str]], indexes: dict[str, RevisionIndex]
+) -> None:
+    """Add one schema's outcome to the report."""
+    if outcome.interrupted:
+        report.was_interrupted = True
+        after = outcome.stayed_at
+        pending = _pending(indexes[outcome.schema], after) if after is not None else []
+        report.interrupted.append((outcome.schema, current[outcome.schema], after, pending[0] if pending else None))
+        return
+    if outcome.error is None:
+        if outcome.applied:
+            report.upgraded.append((outcome.schema, sorted(outcome.applied[0][0]), sorted(outcome.applied[-1][1])))
+        else:  # a concurrent run did the work while this one waited for the lock
+            report.already_at_head.append(outcome.schema)
+    elif report.failed is None:
+        pending = _pending(indexes[outcome.schema], outcome.stayed_at) if outcome.stayed_at is not None else []
+        report.failed = SchemaFailure(outcome.schema, outcome.stayed_at, pending[0] if pending else None, outcome.error)
+
+
 _WORK: tuple[Project, dict[str, SchemaInfo], URL] | None = None  # what forked workers inherit
 _ENGINE: Engine | None = None  # one per process, created after the fork
 _PARENT_PID = 0
+_IN_WORKER = False
+STOP_GRACE_SECONDS = 15.0  # after SIGINT, how long workers get to roll back before SIGKILL
+
+
+class _Interrupted(Exception):
+    """upgrade-all was interrupted (SIGINT); every outcome up to the stop has been yielded."""
 
 
 def _run_schema(name: str) -> _Outcome:
@@ -276,10 +334,19 @@ def _run_schema(name: str) -> _Outcome:
     if _ENGINE is None:
         _ENGINE = migration_engine(url)
     info = schemas[name]
+    if _IN_WORKER:  # idle workers ignore SIGINT (see _init_worker); while migrating, it stops the run
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return _Outcome(name, _upgrade_one(project, schemas, info, _ENGINE))
+    except KeyboardInterrupt:
+        # psycopg cancelled the statement in flight; its revision's transaction is rolled back
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return _Outcome(name, [], "interrupted", _versions_after_failure(_ENGINE, info), interrupted=True)
     except (CommandError, DBAPIError, GamedbError) as exc:
         return _Outcome(name, [], error_line(exc), _versions_after_failure(_ENGINE, info))
+    finally:
+        if _IN_WORKER:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _schedule(todo: list[SchemaInfo], jobs: int) -> Iterator[_Outcome]:
@@ -292,10 +359,15 @@ def _schedule(todo: list[SchemaInfo], jobs: int) -> Iterator[_Outcome]:
         global _ENGINE
         try:
             while ready and not failed:
-                outcome = _run_schema(ready.pop(0))
+                try:
+                    outcome = _run_schema(ready.pop(0))
+                except KeyboardInterrupt:  # between two schemas
+                    raise _Interrupted from None
                 failed = outcome.error is not None
                 ready += _released(outcome, waiting_on, names)
                 yield outcome
+                if outcome.interrupted:
+                    raise _Interrupted
         finally:  # in this process the engine must not outlive the call (a next call may use another URL)
             if _ENGINE is not None:
                 _ENGINE.dispose()
@@ -304,26 +376,51 @@ def _schedule(todo: list[SchemaInfo], jobs: int) -> Iterator[_Outcome]:
     global _PARENT_PID
     _PARENT_PID = os.getpid()
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_die_with_parent) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker) as pool:
         running: dict[Future[_Outcome], str] = {}
-        while ready or running:
-            while ready and not failed and len(running) < jobs:
-                name = ready.pop(0)
-                running[pool.submit(_run_schema, name)] = name
-            if not running:
-                break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                del running[future]
-                outcome = future.result()
-                failed = failed or outcome.error is not None
-                ready += _released(outcome, waiting_on, names)
-                yield outcome
+        try:
+            while ready or running:
+                while ready and not failed and len(running) < jobs:
+                    name = ready.pop(0)
+                    running[pool.submit(_run_schema, name)] = name
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    del running[future]
+                    outcome = future.result()
+                    failed = failed or outcome.error is not None
+                    ready += _released(outcome, waiting_on, names)
+                    yield outcome
+        except KeyboardInterrupt:
+            yield from _stop_workers(running)
+            raise _Interrupted from None
 
 
-def _die_with_parent() -> None:
-    """Worker initializer: if upgrade-all is killed, its workers die too (their sessions then end,
-    rolling back the revision in flight and releasing the schema's lock) instead of running on."""
+def _stop_workers(running: dict[Future[_Outcome], str]) -> Iterator[_Outcome]:
+    """SIGINT every worker (each rolls back the revision in flight and re-reads its version row), then
+    collect what they report; a worker still busy after STOP_GRACE_SECONDS is killed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the workers mid-stop
+    try:
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGINT)
+        done, late = wait(running, timeout=STOP_GRACE_SECONDS)
+        for child in multiprocessing.active_children() if late else ():
+            os.kill(child.pid, signal.SIGKILL)
+        for future, name in running.items():
+            outcome = future.result() if future in done and future.exception() is None else None
+            yield outcome or _Outcome(name, [], "interrupted", None, interrupted=True)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _init_worker() -> None:
+    """Worker initializer: SIGINT is the parent's to handle (it stops the workers itself, see
+    _stop_workers); if upgrade-all is killed, its workers die too (their sessions then end, rolling
+    back the revision in flight and releasing the schema's lock) instead of running on."""
+    global _IN_WORKER
+    _IN_WORKER = True
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -359,12 +456,21 @@ def _upgrade_one(project: Project, schemas: dict[str, SchemaInfo], info: SchemaI
     return applied
 
 
+REREAD_DELAYS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # about 15 s: a server restart's recovery
+
+
 def _versions_after_failure(engine: Engine, info: SchemaInfo) -> list[str] | None:
-    try:
-        with connect(engine) as conn:
-            return read_versions(conn, [info])[info.name]
-    except GamedbError:
-        return None
+    """The schema's version rows re-read on a fresh connection, retried while the server is away
+    (restarting, refusing connections); None when they could not be read: the report says so
+    instead of guessing."""
+    for delay in REREAD_DELAYS:
+        time.sleep(delay)
+        try:
+            with connect(engine) as conn:
+                return read_versions(conn, [info])[info.name]
+        except (GamedbError, DBAPIError) as exc:
+            log.debug("re-reading the version row of %s: %s", info.name, exc)
+    return None
 
 
 def write_upgrade_plan(project: Project, schemas: dict[str, SchemaInfo], output: TextIO) -> None:

@@ -3,6 +3,17 @@
 Online, the prelude runs on a dedicated connection and ends with COMMIT (an open transaction before
 Alembic's `configure()` would make it keep nothing). Offline, the same intent is written as SQL for
 the transaction the script runs in.
+
+The schema's migration lock is a SHARE UPDATE EXCLUSIVE lock on its version table
+`alembic.alembic_version_<s>`, held by an open transaction on a second connection of the run.
+Only the migrator side can take it: LOCK TABLE in that mode needs UPDATE, DELETE or TRUNCATE on the
+table, which only `<s>_owner` (and a superuser) has, and app roles have no USAGE on schema `alembic`
+(42501). An advisory lock, the previous design, can be taken by any login with the same key. The
+mode conflicts with itself (one run per schema) but not with the ROW EXCLUSIVE of Alembic's own
+version-row writes on the migration connection, nor with another schema's table. The holding
+transaction has no snapshot between statements and no transaction id, so CREATE INDEX CONCURRENTLY
+in a revision (which waits for older snapshots) never waits for it, and it holds back no vacuum.
+A killed runner's idle connection is closed by the kernel and the server ends its transaction.
 """
 
 from __future__ import annotations
@@ -15,20 +26,21 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Connection, text
+from psycopg import sql
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from gamedb.discovery import SchemaInfo
-from gamedb.errors import GamedbError, InvalidSetting
+from gamedb.errors import ForeignSchema, InvalidSetting, LockLost, SchemaLocked, VersionTableMissing
 from gamedb.extensions import ensure_extensions, extension_statements, see_extension_types
 from gamedb.names import VERSION_TABLE_SCHEMA, quote_ident, quote_literal, search_path_for
 
 log = logging.getLogger("gamedb.migration_session")
 T = TypeVar("T")
 
-# Advisory-lock key space: (class id, hashtext(schema)); the class id spells "gdb1".
-LOCK_CLASS_ID = 0x67646231
 LOCK_POLL_SECONDS = 0.2
+# Conflicts with itself, not with the ROW EXCLUSIVE of INSERT/UPDATE/DELETE on the version rows.
+LOCK_MODE = "SHARE UPDATE EXCLUSIVE"
 
 
 # PostgreSQL's duration syntax for timeouts: a number with an optional unit (none = milliseconds)
@@ -77,24 +89,49 @@ def check_session_settings() -> None:
     lock_retries()
 
 
-def prepare_migration_session(connection: Connection, schema: SchemaInfo, *, runs_revisions: bool = True) -> None:
+def prepare_migration_session(
+    connection: Connection, schema: SchemaInfo, *, runs_revisions: bool = True, refuse_adoption: bool = False
+) -> SchemaLock:
     """Session prelude of a migration connection; ends with COMMIT so Alembic owns the transactions.
 
-    Takes the schema's advisory lock by polling pg_try_advisory_lock outside any transaction (a
-    blocking pg_advisory_lock deadlocks with CREATE INDEX CONCURRENTLY), sets timeouts, makes the
-    server abandon the run if this client dies, creates the `alembic` schema and the declared
-    extensions if missing and, when the schema's owner role exists and the login may use it, SET ROLE
-    to it. A run that executes revisions gets the schema's search_path (its own schema, then
-    `extensions`); a run that compares models (autogenerate, check) keeps the default one, which
-    reflection needs to see other schemas' names qualified.
+    Sets timeouts, makes the server abandon the run if this client dies, creates the `alembic`
+    schema and the declared extensions if missing, SET ROLE to the schema's owner role when it
+    exists and the login may use it, then takes the schema's migration lock on a second connection
+    (see the module docstring) and returns it: the caller releases it. With `refuse_adoption`
+    (an upgrade), a schema with no version row must not exist yet or be empty (ForeignSchema). A run
+    that executes revisions gets the schema's search_path (its own schema, then `extensions`); a run
+    that compares models (autogenerate, check) keeps the default one, which reflection needs to see
+    other schemas' names qualified.
     """
+    _session_settings(connection, f"gamedb:{schema.name}")
+    ensure_extensions(connection, schema)
+    _set_owner_role(connection, schema)
+    connection.commit()
+    lock = acquire_schema_lock(connection.engine, schema)
+    try:
+        if refuse_adoption:
+            refuse_foreign_schema(connection, schema)
+        if runs_revisions:
+            connection.execute(
+                text("SELECT set_config('search_path', :path, false)"), {"path": search_path_for(schema.name)}
+            )
+        else:
+            see_extension_types(connection)
+        connection.commit()  # see the module docstring: an open transaction here loses the whole run
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def _session_settings(connection: Connection, application_name: str) -> None:
     connection.execute(
         text(
-            "SELECT set_config('application_name', 'gamedb:' || :schema, false),"
+            "SELECT set_config('application_name', :name, false),"
             " set_config('lock_timeout', :lock_timeout, false),"
             " set_config('statement_timeout', :statement_timeout, false)"
         ),
-        {"schema": schema.name, "lock_timeout": lock_timeout(), "statement_timeout": statement_timeout()},
+        {"name": application_name, "lock_timeout": lock_timeout(), "statement_timeout": statement_timeout()},
     )
     # PostgreSQL 14+: a backend whose client was killed stops at the next check instead of running
     # the rest of a long statement while holding the schema's lock.
@@ -105,9 +142,9 @@ def prepare_migration_session(connection: Connection, schema: SchemaInfo, *, run
         )
     )
     connection.commit()
-    acquire_schema_lock(connection, schema)
-    _ensure_version_table_schema(connection)
-    ensure_extensions(connection, schema)
+
+
+def _set_owner_role(connection: Connection, schema: SchemaInfo) -> None:
     owner = connection.execute(
         text(
             "SELECT rolname FROM pg_roles WHERE rolname = :owner"
@@ -117,46 +154,154 @@ def prepare_migration_session(connection: Connection, schema: SchemaInfo, *, run
     ).scalar()
     if owner is not None:
         connection.execute(text("SELECT set_config('role', :owner, false)"), {"owner": owner})
-    if runs_revisions:
-        connection.execute(
-            text("SELECT set_config('search_path', :path, false)"), {"path": search_path_for(schema.name)}
-        )
-    else:
-        see_extension_types(connection)
-    connection.commit()  # see the module docstring: an open transaction here loses the whole run
 
 
-def acquire_schema_lock(connection: Connection, schema: SchemaInfo) -> None:
-    """Hold the schema's session-level advisory lock, polling outside any transaction."""
-    bind = {"schema": schema.name, "cls": LOCK_CLASS_ID}
-    deadline = time.monotonic() + lock_wait_seconds()
-    announced = False
-    while True:
-        got = connection.execute(text("SELECT pg_try_advisory_lock(:cls, hashtext(:schema))"), bind).scalar()
-        connection.commit()  # never wait inside a transaction
-        if got:
-            return
-        if not announced:
-            log.info("schema %s is being migrated by another session; waiting for it", schema.name)
-            announced = True
-        if time.monotonic() > deadline:
-            raise GamedbError(
-                f"schema {schema.name!r}: another migration held its lock for over {lock_wait_seconds():.0f}s"
-            )
-        time.sleep(LOCK_POLL_SECONDS)
+class SchemaLock:
+    """The schema's migration lock: an open transaction holding LOCK_MODE on its version table."""
+
+    def __init__(self, connection: Connection, schema: SchemaInfo) -> None:
+        self.connection = connection
+        self.schema = schema
+
+    def confirm(self) -> None:
+        """Raise LockLost when the lock's connection is gone (called before each revision commits)."""
+        try:
+            self.connection.execute(text("SELECT 1"))
+        except DBAPIError:
+            raise LockLost(
+                f"schema {self.schema.name!r}: the connection holding its migration lock was lost; "
+                "the revision in flight was rolled back"
+            ) from None
+
+    def release(self) -> None:
+        """End the holding transaction and close its connection (best effort: a dead one released it)."""
+        try:
+            self.connection.rollback()
+        except DBAPIError:
+            log.debug("could not release the lock of %s; the session is gone", self.schema.name)
+        finally:
+            self.connection.close()
 
 
-def release_schema_lock(connection: Connection, schema: SchemaInfo) -> None:
-    """Release the lock (best effort: a dead connection has released it already)."""
+def _version_table(schema: SchemaInfo) -> sql.Composable:
+    return sql.Identifier(VERSION_TABLE_SCHEMA, schema.version_table)
+
+
+def acquire_schema_lock(engine: Engine, schema: SchemaInfo) -> SchemaLock:
+    """Open a connection and hold the schema's migration lock on it, polling with NOWAIT.
+
+    Creates schema `alembic` and the version table first if missing (with Alembic's own DDL, owned by the owner role
+    when there is one), since the lock lives on it.
+    """
+    connection = engine.connect()
     try:
-        if connection.in_transaction():
-            connection.rollback()
-        connection.execute(
-            text("SELECT pg_advisory_unlock(:cls, hashtext(:schema))"), {"cls": LOCK_CLASS_ID, "schema": schema.name}
-        )
+        _session_settings(connection, f"gamedb:{schema.name}:lock")
+        # the holding transaction stays open for the whole run: a server-wide idle timeout must not end it
+        connection.execute(text("SELECT set_config('idle_in_transaction_session_timeout', '0', false)"))
         connection.commit()
-    except DBAPIError:
-        log.debug("could not release the lock of %s; the session is gone", schema.name)
+        _ensure_version_table_schema(connection)
+        _set_owner_role(connection, schema)
+        connection.commit()
+        _ensure_version_table(connection, schema)
+        statement = sql.SQL("LOCK TABLE {} IN " + LOCK_MODE + " MODE NOWAIT").format(_version_table(schema))
+        deadline = time.monotonic() + lock_wait_seconds()
+        announced = False
+        while True:
+            try:
+                connection.exec_driver_sql(statement.as_string(None))
+                return SchemaLock(connection, schema)
+            except DBAPIError as exc:
+                connection.rollback()  # never wait inside a transaction
+                if getattr(exc.orig, "sqlstate", None) != "55P03":
+                    raise
+            if not announced:
+                log.info("schema %s is being migrated by another session; waiting for it", schema.name)
+                announced = True
+            if time.monotonic() > deadline:
+                raise SchemaLocked(
+                    f"schema {schema.name!r}: another migration held its lock for over {lock_wait_seconds():.0f}s"
+                )
+            time.sleep(LOCK_POLL_SECONDS)
+    except BaseException:
+        connection.close()
+        raise
+
+
+def _ensure_version_table(connection: Connection, schema: SchemaInfo) -> None:
+    name = f"{VERSION_TABLE_SCHEMA}.{schema.version_table}"
+    find = text("SELECT to_regclass(:name) IS NOT NULL")
+    qualified = {"name": quote_ident(VERSION_TABLE_SCHEMA) + "." + quote_ident(schema.version_table)}
+    exists = connection.execute(find, qualified).scalar()
+    connection.commit()
+    if exists:
+        return
+    create = sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {} (version_num VARCHAR(32) NOT NULL, CONSTRAINT {} PRIMARY KEY (version_num))"
+    ).format(_version_table(schema), sql.Identifier(f"{schema.version_table}_pkc"))
+    try:
+        connection.exec_driver_sql(create.as_string(None))
+        connection.commit()
+    except DBAPIError as exc:  # a concurrent run created it first (23505), or this login may not
+        connection.rollback()
+        if connection.execute(find, qualified).scalar():
+            connection.commit()
+            return
+        connection.commit()
+        if getattr(exc.orig, "sqlstate", None) == "42501":
+            raise VersionTableMissing(
+                f"schema {schema.name!r}: its version table {name} does not exist and this login may not "
+                "create it: an admin runs `gamedb roles apply`"
+            ) from None
+        raise
+
+
+# Whatever a schema can hold, by catalog: any row means someone put something there. Indexes, a
+# table's row type and array types come with another object and are not counted twice.
+_SCHEMA_CONTENTS = (
+    ("relation", "pg_class", "relnamespace", "relkind NOT IN ('i', 'I')"),
+    ("type", "pg_type", "typnamespace", "typrelid = 0 AND typcategory <> 'A'"),
+    ("function", "pg_proc", "pronamespace", "true"),
+    ("collation", "pg_collation", "collnamespace", "true"),
+    ("operator", "pg_operator", "oprnamespace", "true"),
+    ("conversion", "pg_conversion", "connamespace", "true"),
+    ("operator family", "pg_opfamily", "opfnamespace", "true"),
+    ("text search configuration", "pg_ts_config", "cfgnamespace", "true"),
+    ("text search dictionary", "pg_ts_dict", "dictnamespace", "true"),
+    ("extension", "pg_extension", "extnamespace", "true"),
+)
+
+
+def refuse_foreign_schema(connection: Connection, schema: SchemaInfo) -> None:
+    """Refuse to upgrade from base into an existing schema that holds objects (gamedb never adopts one).
+
+    A schema with no version row was not made by gamedb's init revision, whose version row commits
+    with it. An existing empty schema (`roles apply` creates one) is taken as if new.
+    """
+    rows = connection.execute(
+        text(sql.SQL("SELECT count(*) FROM {}").format(_version_table(schema)).as_string(None))
+    ).scalar()
+    if rows:
+        connection.commit()
+        return
+    counts = sql.SQL(", ").join(
+        sql.SQL("(SELECT count(*) FROM pg_catalog.{} WHERE {} = n.oid AND {})").format(
+            sql.Identifier(table), sql.Identifier(column), sql.SQL(condition)
+        )
+        for _, table, column, condition in _SCHEMA_CONTENTS
+    )
+    found = connection.execute(
+        text(sql.SQL("SELECT {} FROM pg_namespace n WHERE n.nspname = :schema").format(counts).as_string(None)),
+        {"schema": schema.name},
+    ).first()
+    connection.commit()
+    if found is None or not any(found):
+        return
+    held = ", ".join(f"{n} {kind}(s)" for (kind, *_), n in zip(_SCHEMA_CONTENTS, found, strict=True) if n)
+    raise ForeignSchema(
+        f"schema {schema.name!r} already exists and holds {held} that no gamedb revision created (it has no "
+        f"version row); gamedb does not adopt it: rename it, or adopt it on purpose once it matches a revision "
+        f"with gamedb -x schema={schema.name} stamp REVISION"
+    )
 
 
 def _ensure_version_table_schema(connection: Connection) -> None:
@@ -179,26 +324,41 @@ def _ensure_version_table_schema(connection: Connection) -> None:
 
 def offline_prelude(schema: SchemaInfo) -> list[str]:
     """The prelude as SQL for a script applied in one transaction (`psql -1 -f`)."""
-    lock, role = _offline_lock_and_timeouts(schema), _offline_role_and_search_path(schema)
     return [
-        *lock,
+        *_offline_timeouts(),
         "CREATE SCHEMA IF NOT EXISTS " + quote_ident(VERSION_TABLE_SCHEMA),
         *extension_statements(schema.extensions),
-        *role,
+        *_offline_role_and_search_path(schema),
+        _offline_lock(schema),
     ]
 
 
 def offline_transaction_settings(schema: SchemaInfo) -> list[str]:
     """What a script's later transaction of the same schema sets first (after a COMMIT inside a revision)."""
-    return [*_offline_lock_and_timeouts(schema), *_offline_role_and_search_path(schema)]
+    return [*_offline_timeouts(), *_offline_role_and_search_path(schema), _offline_lock(schema)]
 
 
-def _offline_lock_and_timeouts(schema: SchemaInfo) -> list[str]:
+def _offline_timeouts() -> list[str]:
     return [
-        f"SELECT pg_advisory_xact_lock({LOCK_CLASS_ID}, hashtext({quote_literal(schema.name)}))",
         f"SET LOCAL lock_timeout = {quote_literal(lock_timeout())}",
         f"SET LOCAL statement_timeout = {quote_literal(statement_timeout())}",
     ]
+
+
+def _offline_lock(schema: SchemaInfo) -> str:
+    """The online run's lock, taken by the script's transaction after SET ROLE, waiting up to GAMEDB_LOCK_WAIT.
+
+    While the version table does not exist yet, the script's own CREATE TABLE of it serializes
+    instead: a second creator waits for the first to commit, then fails.
+    """
+    table = sql.Identifier(VERSION_TABLE_SCHEMA, schema.version_table).as_string(None)
+    wait = f"{max(1, round(lock_wait_seconds() * 1000))}ms"
+    return (
+        f"DO $gamedb$ BEGIN IF to_regclass({quote_literal(table)}) IS NOT NULL THEN "
+        f"PERFORM set_config('lock_timeout', {quote_literal(wait)}, true); "
+        f"LOCK TABLE {table} IN {LOCK_MODE} MODE; "
+        f"PERFORM set_config('lock_timeout', {quote_literal(lock_timeout())}, true); END IF; END $gamedb$"
+    )
 
 
 def _offline_role_and_search_path(schema: SchemaInfo) -> list[str]:

@@ -1,10 +1,10 @@
 """What `migrations/env.py` runs: one schema per run, its own version table, nothing kept half-done.
 
 A run is scoped to one schema (from `-x schema=NAME`, or handed over by the gamedb CLI). Online:
-a dedicated connection takes the schema's advisory lock, sets its timeouts and role, COMMITS that
-prelude (a transaction left open before `configure()` would make Alembic treat it as external and
-silently keep nothing), then applies each revision in its own transaction. Offline (`--sql`): the
-same plan as one script wrapped in a single transaction.
+a dedicated connection sets its timeouts and role, a second one takes the schema's migration lock
+(see migration_session), and the first COMMITS its prelude (a transaction left open before
+`configure()` would make Alembic treat it as external and silently keep nothing), then applies
+each revision in its own transaction. Offline (`--sql`): the same plan as one script wrapped in a single transaction.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from gamedb.discovery import SchemaInfo, discover_schemas, get_schema
 from gamedb.errors import GamedbError, MissingSchemaArgument
 from gamedb.migration_session import (
     OFFLINE_EPILOGUE,
+    SchemaLock,
     offline_prelude,
     prepare_migration_session,
-    release_schema_lock,
 )
 from gamedb.names import create_schema_sql, drop_schema_sql
 from gamedb.project import Project
@@ -99,9 +99,13 @@ def target_schema(context: EnvironmentContext) -> SchemaInfo:
     return get_schema(name, schemas)
 
 
-def _configure_options(context: EnvironmentContext, schema: SchemaInfo) -> dict[str, Any]:
+def _configure_options(
+    context: EnvironmentContext, schema: SchemaInfo, lock: SchemaLock | None = None
+) -> dict[str, Any]:
     options = autogenerate_options(schema)
     callbacks = []
+    if lock is not None:  # a revision commits only while the run still holds the schema's lock
+        callbacks.append(lambda *args, **kwargs: lock.confirm())
     if _loads_foreign_revisions(context, schema):
         callbacks.append(_refuse_foreign_revision(schema))
     applied = context.config.attributes.get(ATTR_APPLIED)
@@ -150,17 +154,19 @@ def _run_online(context: EnvironmentContext, schema: SchemaInfo) -> None:
         with connect(engine) as connection:
             # autogenerate and check reflect: they keep the default search_path (see migration_session)
             compares_models = "revision_context" in _instance(context).context_opts
-            prepare_migration_session(connection, schema, runs_revisions=not compares_models)
+            lock = prepare_migration_session(
+                connection, schema, runs_revisions=not compares_models, refuse_adoption=_is_upgrade(context)
+            )
             try:
                 context.configure(
                     connection=connection,
                     transaction_per_migration=True,  # each revision commits alone, with its version row
-                    **_configure_options(context, schema),
+                    **_configure_options(context, schema, lock),
                 )
                 with context.begin_transaction(), _reflection_for(compares_models, connection):
                     context.run_migrations()
             finally:
-                release_schema_lock(connection, schema)
+                lock.release()
     finally:
         if owns_engine:
             engine.dispose()
@@ -173,6 +179,15 @@ def _reflection_for(compares_models: bool, connection: Connection) -> AbstractCo
 def _instance(context: EnvironmentContext) -> EnvironmentContext:
     # env.py hands over the module `alembic.context`, a proxy of the EnvironmentContext in use
     return getattr(context, "_proxy", None) or context
+
+
+def _is_upgrade(context: EnvironmentContext) -> bool:
+    """Whether this run is `upgrade` (Alembic's command.upgrade hands its inner function `upgrade` as fn).
+
+    `stamp` is not: it is how a schema gamedb did not create is adopted on purpose.
+    """
+    fn = _instance(context).context_opts.get("fn")
+    return getattr(fn, "__name__", None) == "upgrade"
 
 
 def _loads_foreign_revisions(context: EnvironmentContext, schema: SchemaInfo) -> bool:
