@@ -120,3 +120,53 @@ def test_two_version_rows_one_below_the_other_are_broken_for_status_and_upgrade_
     assert upgrade.code == 1
     assert f"FAILED chat at revision ? (schema left at chat1,chat2): version table {problem}" in upgrade.stderr
     assert database.version_rows("chat") == ["chat1", "chat2"]
+
+
+def test_status_without_drift_reads_the_catalog_in_one_request_and_still_sees_pending_orphans_and_strangers(
+    gamedb, database, fleet, monkeypatch
+):
+    import psycopg
+    from sqlalchemy import create_engine, make_url
+
+    from gamedb.discovery import discover_schemas
+    from gamedb.fleet import database_status, read_catalog, upgrade_order
+    from gamedb.project import find_project
+
+    extra, models = chat_service(fleet)
+    assert gamedb("upgrade-all", extra=extra).code == 0
+    models.write_text(models.read_text() + "    body: Mapped[str] = mapped_column()\n")  # drift, not compared
+    database.query("CREATE SCHEMA stranger")
+    database.query("CREATE TABLE alembic.alembic_version_gone (version_num varchar(32) PRIMARY KEY)")
+    database.query("DELETE FROM alembic.alembic_version_auth")
+    for path in extra:
+        monkeypatch.syspath_prepend(str(path))
+    schemas = discover_schemas()
+    engine = create_engine(make_url(database.url))
+    requests = []
+    execute = psycopg.Cursor.execute
+
+    def counted(cursor, query, *args, **kwargs):
+        requests.append(query)
+        return execute(cursor, query, *args, **kwargs)
+
+    try:
+        with engine.connect() as conn:
+            monkeypatch.setattr(psycopg.Cursor, "execute", counted)
+            catalog = read_catalog(conn, upgrade_order(schemas))
+            monkeypatch.undo()
+    finally:
+        engine.dispose()
+    status = database_status(find_project(), schemas, make_url(database.url), compare_models=False)
+
+    assert len(requests) == 1, requests
+    assert catalog.versions == {"auth": [], "chat": ["chat2"], "inventory": database.version_rows("inventory")}
+    assert {row.schema: (row.current, row.drift, row.state) for row in status.schemas} == {
+        "auth": ([], None, "2 pending"),
+        "chat": (["chat2"], None, "at head"),
+        "inventory": (database.version_rows("inventory"), None, "at head"),
+    }
+    assert status.undeclared_schemas == ["stranger"]
+    assert status.orphan_version_tables == ["alembic_version_gone"]
+    no_drift = gamedb("status", "--no-drift", "--check", extra=extra)
+    assert no_drift.code == 1 and "2 pending" in no_drift.stdout  # auth
+    assert "drift chat: column chat.messages.body" in gamedb("status", extra=extra).stdout

@@ -123,6 +123,9 @@ def build_parser() -> CommandLine:
     status = sub.add_parser("status", help="Every schema: current, head, pending revisions, drift; and orphans.")
     status.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     status.add_argument("--check", action="store_true", help="exit 1 when anything is pending or drifting")
+    status.add_argument(
+        "--no-drift", action="store_true", help="skip comparing models with the database: one query per server"
+    )
     status.set_defaults(gamedb_cmd=cmd_status)
 
     upgrade = sub.add_parser("upgrade-all", help="Upgrade every schema to its head, in depends_on order.")
@@ -283,7 +286,7 @@ def cmd_schemas(options: Namespace, project: Project, schemas: dict[str, SchemaI
 
 
 def cmd_status(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
-    status = database_status(project, schemas, resolve_url(project))
+    status = database_status(project, schemas, resolve_url(project), compare_models=not options.no_drift)
     if options.json:
         print(json.dumps(status_json(status), indent=2))
     else:

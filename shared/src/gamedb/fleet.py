@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
 import logging
 import multiprocessing
 import os
@@ -16,12 +17,14 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from alembic import command
 from alembic.util import CommandError, to_tuple
-from sqlalchemy import URL, Connection, Engine, text
+from psycopg import sql
+from sqlalchemy import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from gamedb.alembic_config import make_config, script_directory
@@ -30,7 +33,7 @@ from gamedb.discovery import SchemaInfo
 from gamedb.drift import schema_drift
 from gamedb.errors import DiscoveryError, GamedbError
 from gamedb.migration_session import check_session_settings, retry_lock_timeouts
-from gamedb.names import EXTENSIONS_SCHEMA, VERSION_TABLE_SCHEMA, quote_ident
+from gamedb.names import EXTENSIONS_SCHEMA, VERSION_TABLE_SCHEMA
 from gamedb.project import Project
 from gamedb.revision_index import RevisionIndex, UnreadableRevisions, read_revision_index
 from gamedb.runtime import ATTR_APPLIED, ATTR_ENGINE, ATTR_LOGGING_DONE
@@ -66,34 +69,73 @@ def revision_index(project: Project, schemas: dict[str, SchemaInfo], info: Schem
     return RevisionIndex({s.revision: to_tuple(s.down_revision, default=()) for s in script.walk_revisions()})
 
 
-def version_tables_present(connection: Connection) -> set[str]:
-    """Names of the tables in schema `alembic`."""
-    rows = connection.execute(
-        text(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')"
-        ),
-        {"schema": VERSION_TABLE_SCHEMA},
+# What status needs besides drift, in one round trip (one simple-protocol request): a DO block reads
+# each declared version table that exists (table names can't be parameters of a plain SELECT) into a
+# transaction-local setting, then one SELECT returns every schema's name, every table of schema
+# `alembic` and those rows.
+CATALOG_SCRIPT = r"""
+DO $gamedb$
+DECLARE
+    version_table text;
+    found jsonb := '{{}}';
+    rows jsonb;
+BEGIN
+    FOR version_table IN
+        SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = {schema} AND c.relkind IN ('r', 'p') AND c.relname = ANY({declared})
+    LOOP
+        EXECUTE format('SELECT coalesce(jsonb_agg(version_num), ''[]'') FROM %I.%I', {schema}, version_table)
+            INTO rows;
+        found := found || jsonb_build_object(version_table, rows);
+    END LOOP;
+    PERFORM set_config('gamedb.version_rows', found::text, true);
+END $gamedb$;
+SELECT 'schema', nspname, NULL FROM pg_namespace WHERE nspname NOT LIKE 'pg\_%'
+UNION ALL
+SELECT 'table', c.relname, NULL FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = {schema} AND c.relkind IN ('r', 'p')
+UNION ALL
+SELECT 'versions', key, value::text FROM jsonb_each(current_setting('gamedb.version_rows')::jsonb)
+"""
+
+
+@dataclass(frozen=True)
+class CatalogSnapshot:
+    """What the database holds of the fleet, read in one round trip."""
+
+    namespaces: set[str]
+    version_tables: set[str]  # every table of schema `alembic`
+    versions: dict[str, list[str]]  # schema -> rows of its version table ([] when missing or empty)
+
+
+def read_catalog(connection: Connection, schemas: list[SchemaInfo]) -> CatalogSnapshot:
+    """Namespaces, the tables of schema `alembic` and every declared schema's version rows, in one request."""
+    by_table = {info.version_table: info.name for info in schemas}
+    with connection.begin() if not connection.in_transaction() else nullcontext():
+        cursor = connection.connection.cursor()
+        try:
+            script = sql.SQL(CATALOG_SCRIPT).format(
+                schema=sql.Literal(VERSION_TABLE_SCHEMA), declared=sql.Literal(sorted(by_table))
+            )
+            cursor.execute(script.as_string(cursor))  # no parameters: one simple-protocol request
+            cursor.nextset()  # past the DO block's empty result
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+    versions: dict[str, list[str]] = {info.name: [] for info in schemas}
+    for kind, name, found in rows:
+        if kind == "versions" and name in by_table:
+            versions[by_table[name]] = sorted(json.loads(found))
+    return CatalogSnapshot(
+        namespaces={name for kind, name, _ in rows if kind == "schema"},
+        version_tables={name for kind, name, _ in rows if kind == "table"},
+        versions=versions,
     )
-    return set(rows.scalars())
 
 
 def read_versions(connection: Connection, schemas: list[SchemaInfo]) -> dict[str, list[str]]:
     """Each schema's rows in its version table, in one round trip ([] when the table is missing)."""
-    present = version_tables_present(connection)
-    parts: list[str] = []
-    params: dict[str, str] = {}
-    for i, info in enumerate(schemas):
-        if info.version_table in present:
-            table = f"{quote_ident(VERSION_TABLE_SCHEMA)}.{quote_ident(info.version_table)}"
-            parts.append(f"SELECT CAST(:s{i} AS text), version_num FROM {table}")
-            params[f"s{i}"] = info.name
-    result: dict[str, list[str]] = {info.name: [] for info in schemas}
-    if parts:
-        for schema, version in connection.execute(text(" UNION ALL ".join(parts)), params):
-            result[schema].append(version)
-    connection.commit()
-    return {name: sorted(versions) for name, versions in result.items()}
+    return read_catalog(connection, schemas).versions
 
 
 @dataclass
@@ -148,35 +190,37 @@ class DatabaseStatus:
         return all(s.clean for s in self.schemas)
 
 
-def database_status(project: Project, schemas: dict[str, SchemaInfo], url: URL) -> DatabaseStatus:
-    """Current revision, head, pending revisions and (for schemas at head) drift of every schema."""
+def database_status(
+    project: Project, schemas: dict[str, SchemaInfo], url: URL, *, compare_models: bool = True
+) -> DatabaseStatus:
+    """Current revision, head, pending revisions and (for schemas at head) drift of every schema.
+
+    Without `compare_models` it is one query: versions, undeclared schemas and orphan version tables.
+    """
     ordered = upgrade_order(schemas)
     engine = migration_engine(url)
     try:
         with connect(engine) as conn:
-            current = read_versions(conn, ordered)
+            catalog = read_catalog(conn, ordered)
+            current = catalog.versions
             rows: list[SchemaStatus] = []
             for info in ordered:
                 index = revision_index(project, schemas, info)
                 problem = version_rows_problem(index, current[info.name])
                 pending = [] if problem else _pending(index, current[info.name])
-                drift = None if pending or problem else schema_drift(conn, info)
+                drift = None if pending or problem or not compare_models else schema_drift(conn, info)
                 rows.append(
                     SchemaStatus(
                         info.name, info.version_table, current[info.name], index.heads, pending, drift, problem
                     )
                 )
-            in_db = set(
-                conn.execute(text(r"SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\_%'")).scalars()
-            )
-            tables = version_tables_present(conn)
     finally:
         engine.dispose()
     declared_tables = {info.version_table for info in ordered}
     return DatabaseStatus(
         rows,
-        sorted(in_db - SYSTEM_SCHEMAS - set(schemas)),
-        sorted(t for t in tables if t.startswith("alembic_version_") and t not in declared_tables),
+        sorted(catalog.namespaces - SYSTEM_SCHEMAS - set(schemas)),
+        sorted(t for t in catalog.version_tables if t.startswith("alembic_version_") and t not in declared_tables),
     )
 
 
