@@ -5,23 +5,16 @@ This module parses and dispatches; the work is done by the library modules it ca
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import json
 import os
 import sys
 from argparse import Namespace
 from collections.abc import Callable, Sequence
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-from alembic.config import CommandLine
-from alembic.script.revision import RevisionError
-from alembic.util import CommandError
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-
-from gamedb import embedded
-from gamedb.alembic_config import check_revision_options, check_revision_target, make_config, script_directory
-from gamedb.database import URL_ENV, db_error_line, error_line, libpq_url, redact, resolve_url
-from gamedb.discovery import SchemaInfo, discover_schemas, get_schema, load_all_models
 from gamedb.errors import (
     CommandFailed,
     GamedbError,
@@ -30,20 +23,41 @@ from gamedb.errors import (
     MissingSchemaArgument,
     user_code_error,
 )
-from gamedb.fleet import DatabaseStatus, UpgradeReport, database_status, default_jobs, upgrade_all, write_upgrade_plan
-from gamedb.lint import lint_schemas
-from gamedb.migration_session import check_session_settings, retry_lock_timeouts
-from gamedb.names import validate_login_name
-from gamedb.new_service import create_service
-from gamedb.project import Project, find_project
-from gamedb.role_admin import apply_roles, create_login, role_findings
-from gamedb.roles import MIGRATOR, model_role_names, model_statements, render
-from gamedb.runtime import ATTR_INIT_REVISION, ATTR_VERBOSE, init_revision_body
+
+if TYPE_CHECKING:
+    from gamedb.discovery import SchemaInfo
+    from gamedb.fleet import DatabaseStatus, UpgradeReport
+    from gamedb.project import Project
+
+# Alembic, SQLAlchemy and psycopg are imported only by the paths that use them: `gamedb --help`, a
+# gamedb command's argument error and `gamedb schemas` never pay for Alembic.
+
+# Alembic's commands, known without importing Alembic (tests keep this equal to Alembic's parser).
+ALEMBIC_COMMANDS = (
+    "branches",
+    "check",
+    "current",
+    "downgrade",
+    "edit",
+    "ensure_version",
+    "heads",
+    "history",
+    "init",
+    "list_templates",
+    "merge",
+    "revision",
+    "show",
+    "stamp",
+    "upgrade",
+)
+GAMEDB_COMMANDS = ("schemas", "status", "upgrade-all", "check-all", "roles", "lint", "new-service", "server")
+# Top-level options that take a value (to find the subcommand without parsing).
+_VALUE_OPTIONS = frozenset({"-c", "--config", "-n", "--name", "-x"})
 
 # Alembic commands that only read revision files: without a schema they cover every service.
 UNSCOPED_COMMANDS = frozenset({"init", "list_templates", "heads", "history", "branches", "show"})
 
-Handler = Callable[[Namespace, Project, dict[str, SchemaInfo]], int]
+Handler = Callable[[Namespace, "Project", "dict[str, SchemaInfo]"], int]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -60,18 +74,10 @@ def run(argv: Sequence[str]) -> int:
     except GamedbError as exc:
         if debug:
             raise
+        from gamedb.database import error_line
+
         print(f"gamedb: error: {error_line(exc)}", file=sys.stderr)
         return exc.exit_code
-    except (DBAPIError, psycopg.Error) as exc:
-        if debug:
-            raise
-        print(f"gamedb: error: database: {db_error_line(exc)}", file=sys.stderr)
-        return 1
-    except SQLAlchemyError as exc:
-        if debug:
-            raise
-        print(f"gamedb: error: {error_line(exc)}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("gamedb: interrupted", file=sys.stderr)
         return 130
@@ -81,8 +87,22 @@ def run(argv: Sequence[str]) -> int:
     except Exception as exc:  # no input may end in a traceback: a failure in a service's code names its file and line
         if debug:
             raise
-        print(f"gamedb: error: {redact(user_code_error(exc))} (-v shows the traceback)", file=sys.stderr)
+        print(f"gamedb: error: {failure_line(exc)}", file=sys.stderr)
         return 1
+
+
+def failure_line(exc: Exception) -> str:
+    """An unexpected exception as one masked line: a database error, a SQLAlchemy error or the service's code."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    from gamedb.database import db_error_line, error_line, redact
+
+    psycopg_error = getattr(sys.modules.get("psycopg"), "Error", None)
+    if isinstance(exc, DBAPIError) or (psycopg_error is not None and isinstance(exc, psycopg_error)):
+        return f"database: {db_error_line(exc)}"
+    if isinstance(exc, SQLAlchemyError):
+        return error_line(exc)
+    return f"{redact(user_code_error(exc))} (-v shows the traceback)"
 
 
 def hoist_x_options(argv: list[str]) -> list[str]:
@@ -107,14 +127,52 @@ def hoist_x_options(argv: list[str]) -> list[str]:
     return hoisted + rest
 
 
-def build_parser() -> CommandLine:
-    """Alembic's own parser (every command and option) plus gamedb's commands."""
-    cli = CommandLine(prog="gamedb")
-    cli.parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    cli.parser.add_argument(
+def subcommand(args: list[str]) -> str | None:
+    """The command word of a command line (the first argument that is neither an option nor its value)."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _VALUE_OPTIONS:
+            skip = True
+        elif arg == "--":
+            return None
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(args: list[str]) -> argparse.ArgumentParser:
+    """gamedb's commands, on Alembic's own parser when the line names an Alembic command (or a typo)."""
+    command = subcommand(args)
+    if command is None or command in GAMEDB_COMMANDS:
+        parser = argparse.ArgumentParser(
+            prog="gamedb",
+            description="Schema-per-service PostgreSQL with Alembic.",
+            epilog=f"Alembic commands (gamedb COMMAND --help): {', '.join(ALEMBIC_COMMANDS)}",
+        )
+        parser.add_argument("--version", action="version", version=f"%(prog)s, alembic {version('alembic')}")
+        parser.add_argument("-c", "--config", action="append", help="Alternate config file (alembic.ini)")
+        parser.add_argument("-n", "--name", default="alembic", help="Name of the section in the .ini file")
+        parser.add_argument("-x", action="append", help="-x schema=NAME: the schema a command works on")
+        parser.add_argument("--raiseerr", action="store_true", help="Raise a full stack trace on error")
+        parser.add_argument("-q", "--quiet", action="store_true", help="Do not log to std output.")
+        sub = parser.add_subparsers()
+    else:
+        from alembic.config import CommandLine
+
+        cli = CommandLine(prog="gamedb")
+        parser, sub = cli.parser, cli.subparsers
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="show Alembic's progress and comparison notes, and tracebacks"
     )
-    sub = cli.subparsers
+    add_gamedb_commands(sub)
+    return parser
+
+
+def add_gamedb_commands(sub: Any) -> None:
+    """gamedb's own subcommands on a parser's subparsers."""
 
     schemas = sub.add_parser("schemas", help="List the schemas the installed services declare.")
     schemas.add_argument("--json", action="store_true", help="one JSON array instead of a table")
@@ -131,7 +189,10 @@ def build_parser() -> CommandLine:
     upgrade = sub.add_parser("upgrade-all", help="Upgrade every schema to its head, in depends_on order.")
     upgrade.add_argument("--sql", action="store_true", help="print the SQL plan (from an empty database)")
     upgrade.add_argument(
-        "--jobs", type=int, default=default_jobs(), help="schemas upgraded at once (default: cores, at most 4)"
+        "--jobs",
+        type=int,
+        default=max(1, min(4, os.cpu_count() or 1)),
+        help="schemas upgraded at once (default: cores, at most 4)",
     )
     upgrade.set_defaults(gamedb_cmd=cmd_upgrade_all)
 
@@ -169,15 +230,17 @@ def build_parser() -> CommandLine:
     server = sub.add_parser("server", help="The embedded PostgreSQL (used when GAMEDB_URL is unset).")
     server.add_argument("action", choices=["url", "stop"], help="url: how to connect; stop: stop it")
     server.set_defaults(gamedb_cmd=cmd_server)
-    return cli
 
 
 def dispatch(argv: list[str]) -> int:
-    options = build_parser().parser.parse_args(argv)
+    options = build_parser(argv).parse_args(argv)
     if not hasattr(options, "cmd") and not hasattr(options, "gamedb_cmd"):
         print("gamedb: error: no command given (try gamedb --help)", file=sys.stderr)
         return 2
     refuse_x_on_fleet_command(options)
+    from gamedb.discovery import discover_schemas
+    from gamedb.project import find_project
+
     project = find_project(ini=options.config[0] if options.config else None)
     schemas = discover_schemas()
     if hasattr(options, "gamedb_cmd"):
@@ -211,6 +274,16 @@ def refuse_x_on_fleet_command(options: Namespace) -> None:
 
 
 def run_alembic_command(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+    from sqlalchemy.exc import DBAPIError
+
+    from gamedb.alembic_config import check_revision_options, check_revision_target, make_config, script_directory
+    from gamedb.database import db_error_line, error_line
+    from gamedb.discovery import get_schema
+    from gamedb.migration_session import check_session_settings, retry_lock_timeouts
+    from gamedb.runtime import ATTR_INIT_REVISION, ATTR_VERBOSE, init_revision_body
+
     fn, positional, kwarg = options.cmd
     name = fn.__name__
     schema_name = schema_from_x(options.x)
@@ -255,6 +328,8 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
 
 
 def cmd_schemas(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    from gamedb.discovery import load_all_models
+
     load_all_models(schemas)
     rows = [
         {
@@ -286,6 +361,9 @@ def cmd_schemas(options: Namespace, project: Project, schemas: dict[str, SchemaI
 
 
 def cmd_status(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    from gamedb.database import resolve_url
+    from gamedb.fleet import database_status
+
     status = database_status(project, schemas, resolve_url(project), compare_models=not options.no_drift)
     if options.json:
         print(json.dumps(status_json(status), indent=2))
@@ -322,6 +400,9 @@ def print_status(status: DatabaseStatus) -> None:
 
 def check_schema(project: Project, schema: SchemaInfo) -> int:
     """`gamedb -x schema=S check`: the schema's models against the database, as readable lines."""
+    from gamedb.database import resolve_url
+    from gamedb.fleet import database_status
+
     status = database_status(project, {schema.name: schema}, resolve_url(project))
     print_findings(status, fix=f"run gamedb -x schema={schema.name} upgrade head first")
     row = status.schemas[0]
@@ -346,6 +427,9 @@ def print_findings(status: DatabaseStatus, fix: str = "run upgrade-all first") -
 
 
 def cmd_check_all(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    from gamedb.database import resolve_url
+    from gamedb.fleet import database_status
+
     status = database_status(project, schemas, resolve_url(project))
     print_findings(status)
     if status.clean:
@@ -357,6 +441,9 @@ def cmd_check_all(options: Namespace, project: Project, schemas: dict[str, Schem
 
 
 def cmd_upgrade_all(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    from gamedb.database import resolve_url
+    from gamedb.fleet import upgrade_all, write_upgrade_plan
+
     if options.sql:
         write_upgrade_plan(project, schemas, sys.stdout)
         return 0
@@ -393,6 +480,12 @@ def print_upgrade_report(report: UpgradeReport) -> None:
 
 
 def cmd_roles(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    from gamedb.database import resolve_url
+    from gamedb.discovery import get_schema
+    from gamedb.names import validate_login_name
+    from gamedb.role_admin import apply_roles, create_login, role_findings
+    from gamedb.roles import MIGRATOR, model_role_names, model_statements, render
+
     action = options.roles_action
     only = getattr(options, "schema", None)
     selected = [get_schema(only, schemas)] if only and action != "login" else list(schemas.values())
@@ -439,6 +532,9 @@ def read_password(options: Namespace) -> str | None:
 
 
 def cmd_lint(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    from gamedb.discovery import get_schema
+    from gamedb.lint import lint_schemas
+
     name = schema_from_x(options.x)
     selected = [get_schema(name, schemas)] if name else list(schemas.values())
     squawk_args = [f"--exclude={options.exclude}"] if options.exclude else []
@@ -447,6 +543,8 @@ def cmd_lint(options: Namespace, project: Project, schemas: dict[str, SchemaInfo
 
 
 def cmd_new_service(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    from gamedb.new_service import create_service
+
     made = create_service(project, schemas, options.name, install=not options.no_install)
     name = options.name
     print(f"created services/{name} (distribution {made.layout.distribution}):")
@@ -467,6 +565,9 @@ def cmd_new_service(options: Namespace, project: Project, schemas: dict[str, Sch
 
 
 def cmd_server(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    from gamedb import embedded
+    from gamedb.database import URL_ENV, libpq_url, resolve_url
+
     if options.action == "stop":
         if os.environ.get(URL_ENV):
             print(f"{URL_ENV} is set: there is no embedded server to stop", file=sys.stderr)

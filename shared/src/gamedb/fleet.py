@@ -291,11 +291,6 @@ class _Outcome:
     interrupted: bool = False
 
 
-def default_jobs() -> int:
-    """Schemas upgraded at once: one per core, at most four."""
-    return max(1, min(4, os.cpu_count() or 1))
-
-
 def upgrade_all(project: Project, schemas: dict[str, SchemaInfo], url: URL, *, jobs: int = 1) -> UpgradeReport:
     """Bring every schema to its head; stop starting new schemas at the first failure.
 

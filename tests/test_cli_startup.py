@@ -1,0 +1,51 @@
+"""The command line starts fast: help and a gamedb command's argument errors load no Alembic, SQLAlchemy
+or psycopg (measured in `nox -s bench`; here, which modules a process really imported)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from gamedb.cli import ALEMBIC_COMMANDS, GAMEDB_COMMANDS
+
+PROBE = """
+import json, sys
+from gamedb.cli import run
+try:
+    code = run(sys.argv[1:])
+except SystemExit as exit:
+    code = exit.code
+heavy = ("alembic", "sqlalchemy", "psycopg")
+print(json.dumps({"code": code, "loaded": sorted(m for m in heavy if m in sys.modules)}))
+"""
+
+
+def loaded_by(*args: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=REPO, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [(["--help"], 0), ([], 2), (["status", "--bogus"], 2), (["roles"], 2), (["upgrade-all", "--jobs", "x"], 2)],
+)
+def test_help_and_argument_errors_load_no_alembic_sqlalchemy_or_psycopg(args, code):
+    assert loaded_by(*args) == {"code": code, "loaded": []}
+
+
+def test_an_alembic_command_still_gets_alembics_own_parser():
+    probe = loaded_by("upgrade")  # missing revision: Alembic's parser says so
+    assert probe["code"] == 2 and "alembic" in probe["loaded"]
+
+
+def test_the_alembic_commands_named_in_help_are_alembics_own():
+    from alembic.config import CommandLine
+
+    parser = CommandLine(prog="gamedb").parser
+    (subparsers,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    assert tuple(sorted(subparsers.choices)) == ALEMBIC_COMMANDS
+    assert not set(GAMEDB_COMMANDS) & set(ALEMBIC_COMMANDS)
