@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
 from typing import Any, TextIO
 
 from alembic import command
@@ -45,17 +46,16 @@ SYSTEM_SCHEMAS = frozenset({"public", "information_schema", VERSION_TABLE_SCHEMA
 
 def upgrade_order(schemas: dict[str, SchemaInfo]) -> list[SchemaInfo]:
     """Schemas so that each comes after everything in its depends_on; by name among equals."""
-    remaining = {name: set(info.depends_on) for name, info in schemas.items()}
+    sorter = TopologicalSorter({name: set(info.depends_on) & schemas.keys() for name, info in schemas.items()})
+    try:
+        sorter.prepare()
+    except CycleError as exc:
+        raise DiscoveryError(f"depends_on forms a cycle among schemas: {', '.join(sorted(set(exc.args[1])))}") from None
     ordered: list[SchemaInfo] = []
-    while remaining:
-        ready = sorted(name for name, deps in remaining.items() if not deps)
-        if not ready:
-            raise DiscoveryError(f"depends_on forms a cycle among schemas: {', '.join(sorted(remaining))}")
-        for name in ready:
-            ordered.append(schemas[name])
-            del remaining[name]
-        for deps in remaining.values():
-            deps.difference_update(ready)
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        ordered += [schemas[name] for name in ready]
+        sorter.done(*ready)
     return ordered
 
 
@@ -390,9 +390,8 @@ def _run_schema(name: str) -> _Outcome:
 
 def _schedule(todo: list[SchemaInfo], jobs: int) -> Iterator[_Outcome]:
     """Run schemas as their dependencies finish; after a failure, start nothing new."""
-    names = [info.name for info in todo]
-    waiting_on = {info.name: set(info.depends_on) & set(names) for info in todo}
-    ready = [n for n in names if not waiting_on[n]]
+    plan = _Plan(todo)
+    ready = plan.ready()
     failed = False
     if jobs <= 1 or len(todo) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         global _ENGINE
@@ -403,7 +402,7 @@ def _schedule(todo: list[SchemaInfo], jobs: int) -> Iterator[_Outcome]:
                 except KeyboardInterrupt:  # between two schemas
                     raise _Interrupted from None
                 failed = outcome.error is not None
-                ready += _released(outcome, waiting_on, names)
+                ready += plan.finished(outcome)
                 yield outcome
                 if outcome.interrupted:
                     raise _Interrupted
@@ -429,7 +428,7 @@ def _schedule(todo: list[SchemaInfo], jobs: int) -> Iterator[_Outcome]:
                     del running[future]
                     outcome = future.result()
                     failed = failed or outcome.error is not None
-                    ready += _released(outcome, waiting_on, names)
+                    ready += plan.finished(outcome)
                     yield outcome
         except KeyboardInterrupt:
             yield from _stop_workers(running)
@@ -470,18 +469,27 @@ def _init_worker() -> None:
 PR_SET_PDEATHSIG = 1
 
 
-def _released(outcome: _Outcome, waiting_on: dict[str, set[str]], order: list[str]) -> list[str]:
-    """Schemas whose last dependency just reached head, in upgrade order."""
-    if outcome.error is not None:
-        return []
-    freed = []
-    for name in order:
-        deps = waiting_on[name]
-        if outcome.schema in deps:
-            deps.discard(outcome.schema)
-            if not deps:
-                freed.append(name)
-    return freed
+class _Plan:
+    """The schemas still to run, as graphlib hands them out: a schema is ready once its depends_on are done.
+
+    A schema that failed is never marked done, so nothing that depends on it becomes ready.
+    """
+
+    def __init__(self, todo: list[SchemaInfo]) -> None:
+        names = {info.name for info in todo}
+        self.order = [info.name for info in todo]
+        self.sorter = TopologicalSorter({info.name: set(info.depends_on) & names for info in todo})
+        self.sorter.prepare()  # upgrade_order already refused cycles
+
+    def ready(self) -> list[str]:
+        return sorted(self.sorter.get_ready(), key=self.order.index)
+
+    def finished(self, outcome: _Outcome) -> list[str]:
+        """Schemas whose last dependency just reached head, in upgrade order."""
+        if outcome.error is not None:
+            return []
+        self.sorter.done(outcome.schema)
+        return self.ready()
 
 
 def _upgrade_one(project: Project, schemas: dict[str, SchemaInfo], info: SchemaInfo, engine: Engine) -> Steps:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 _ASSIGNMENT = re.compile(
@@ -48,17 +49,18 @@ class RevisionIndex:
         return seen
 
     def pending(self, current: list[str]) -> list[str]:
-        """Revisions between `current` and the heads, oldest first."""
+        """Revisions between `current` and the heads, oldest first (by id among equals)."""
         todo = self.ancestry(self.heads) - self.ancestry(current)
+        sorter = TopologicalSorter({r: [p for p in self.parents[r] if p in todo] for r in todo})
+        try:
+            sorter.prepare()
+        except CycleError:
+            raise UnreadableRevisions("the revision graph has a cycle") from None
         order: list[str] = []
-        placed: set[str] = set(self.ancestry(current))
-        while todo:
-            ready = sorted(r for r in todo if all(p in placed for p in self.parents[r]))
-            if not ready:
-                raise UnreadableRevisions("the revision graph has a cycle")
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready())
             order += ready
-            placed.update(ready)
-            todo.difference_update(ready)
+            sorter.done(*ready)
         return order
 
 
