@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from psycopg import sql
 from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS
 
 from gamedb.errors import InvalidSchemaName
@@ -21,17 +22,17 @@ EXTENSIONS_SCHEMA = "extensions"
 EXTENSION_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 
 
-def validate_schema_name(name: str) -> str:
-    """Return `name` if it may be a service schema, else raise InvalidSchemaName saying why."""
+def validate_schema_name(name: str, *, kind: str = "schema name") -> str:
+    """Return `name` if it may be a service schema (or, with `kind`, a login), else InvalidSchemaName saying why."""
     if not isinstance(name, str) or not SCHEMA_NAME_PATTERN.fullmatch(name):
         raise InvalidSchemaName(
-            f"invalid schema name {name!r}: must match ^[a-z][a-z0-9_]{{0,39}}$ "
+            f"invalid {kind} {name!r}: must match ^[a-z][a-z0-9_]{{0,39}}$ "
             "(lowercase letter first, then lowercase letters, digits or _; 40 characters at most)"
         )
     if name in RESERVED_SCHEMA_NAMES or name.startswith("pg_"):
-        raise InvalidSchemaName(f"invalid schema name {name!r}: reserved by PostgreSQL or gamedb")
+        raise InvalidSchemaName(f"invalid {kind} {name!r}: reserved by PostgreSQL or gamedb")
     if name in RESERVED_WORDS:
-        raise InvalidSchemaName(f"invalid schema name {name!r}: an SQL reserved word")
+        raise InvalidSchemaName(f"invalid {kind} {name!r}: an SQL reserved word")
     return name
 
 
@@ -48,13 +49,13 @@ def search_path_for(schema: str) -> str:
 
 
 def quote_ident(name: str) -> str:
-    """Quote an identifier as PostgreSQL's quote_ident/format('%I') would, always."""
-    return '"' + name.replace('"', '""') + '"'
+    """An identifier, always quoted, as text (psycopg.sql.Identifier: the one quoting gamedb uses)."""
+    return sql.Identifier(name).as_string(None)
 
 
 def quote_literal(value: str) -> str:
-    """Quote a string literal as PostgreSQL's quote_literal would (for offline SQL output only)."""
-    return "'" + value.replace("'", "''") + "'"
+    """A string literal as text, for SQL that is written out rather than sent with parameters."""
+    return sql.Literal(value).as_string(None)
 
 
 def create_schema_sql(schema: str) -> str:
@@ -69,13 +70,7 @@ def drop_schema_sql(schema: str) -> str:
 
 def validate_login_name(name: str, taken: set[str]) -> str:
     """A login name: the schema-name rules, and none of the model's own roles (`taken`)."""
-    if not isinstance(name, str) or not SCHEMA_NAME_PATTERN.fullmatch(name):
-        raise InvalidSchemaName(
-            f"invalid login name {name!r}: must match ^[a-z][a-z0-9_]{{0,39}}$ "
-            "(lowercase letter first, then lowercase letters, digits or _; 40 characters at most)"
-        )
-    if name in RESERVED_SCHEMA_NAMES or name.startswith("pg_") or name in RESERVED_WORDS:
-        raise InvalidSchemaName(f"invalid login name {name!r}: reserved")
+    validate_schema_name(name, kind="login name")
     if name in taken:
         raise InvalidSchemaName(f"invalid login name {name!r}: it is one of gamedb's own roles")
     return name
