@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gamedb.declaration import SchemaDeclaration
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import DiscoveryError
 from gamedb.fleet import upgrade_order
@@ -13,7 +14,8 @@ from gamedb.revision_index import RevisionIndex, UnreadableRevisions
 
 
 def schema(name: str, *depends_on: str) -> SchemaInfo:
-    return SchemaInfo(name, f"game-{name}", f"game_{name}.models", Path("/nowhere"), depends_on=depends_on)
+    declaration = SchemaDeclaration(models=f"game_{name}.models", versions=Path("/nowhere"), depends_on=depends_on)
+    return SchemaInfo(name, f"game-{name}", declaration, Path("/nowhere"))
 
 
 def test_schemas_come_after_their_dependencies_and_by_name_among_equals():

@@ -27,16 +27,32 @@ DURATION = re.compile(r"[0-9]{1,9}(us|ms|s|min|h|d)?")
 
 @dataclass(frozen=True)
 class SchemaInfo:
-    """One service schema, as discovered and validated."""
+    """One service schema, as discovered and validated: its declaration, and what gamedb derives from it."""
 
     name: str
     distribution: str
-    models: str
-    versions_dir: Path
-    depends_on: tuple[str, ...] = ()
-    extensions: tuple[str, ...] = ()
-    statement_timeout: str = "5s"
-    idle_in_transaction_session_timeout: str = "10s"
+    declaration: SchemaDeclaration
+    versions_dir: Path  # the declaration's `versions`, resolved
+
+    @property
+    def models(self) -> str:
+        return self.declaration.models
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        return tuple(self.declaration.depends_on)
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        return tuple(self.declaration.extensions)
+
+    @property
+    def statement_timeout(self) -> str:
+        return self.declaration.statement_timeout
+
+    @property
+    def idle_in_transaction_session_timeout(self) -> str:
+        return self.declaration.idle_in_transaction_session_timeout
 
     @property
     def version_table(self) -> str:
@@ -115,30 +131,22 @@ def _describe(ep: EntryPoint) -> SchemaInfo:
         value = getattr(declaration, setting)
         if not isinstance(value, str) or not DURATION.fullmatch(value):
             raise DiscoveryError(f"{where}: {setting} {value!r} is not a duration like '5s', '500ms' or '2min'")
-    depends_on = tuple(declaration.depends_on)
-    for dep in depends_on:
+    for setting in ("depends_on", "extensions"):
+        if isinstance(getattr(declaration, setting), str):
+            raise DiscoveryError(
+                f"{where}: {setting} must be a tuple of names, not the string {getattr(declaration, setting)!r}"
+            )
+    for dep in declaration.depends_on:
         try:
             validate_schema_name(dep)
         except InvalidSchemaName as exc:
             raise DiscoveryError(f"{where}: depends_on: {exc}") from None
-    if isinstance(declaration.extensions, str):
-        raise DiscoveryError(f"{where}: extensions must be a tuple of names, not the string {declaration.extensions!r}")
-    extensions = tuple(declaration.extensions)
-    for extension in extensions:
+    for extension in declaration.extensions:
         try:
             validate_extension_name(extension)
         except InvalidSchemaName as exc:
             raise DiscoveryError(f"{where}: extensions: {exc}") from None
-    return SchemaInfo(
-        name=ep.name,
-        distribution=dist,
-        models=declaration.models,
-        versions_dir=versions_dir,
-        depends_on=depends_on,
-        extensions=extensions,
-        statement_timeout=declaration.statement_timeout,
-        idle_in_transaction_session_timeout=declaration.idle_in_transaction_session_timeout,
-    )
+    return SchemaInfo(name=ep.name, distribution=dist, declaration=declaration, versions_dir=versions_dir)
 
 
 def _load_metadata(info: SchemaInfo) -> MetaData:

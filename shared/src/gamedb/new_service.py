@@ -15,6 +15,7 @@ from pathlib import Path
 from alembic import command
 
 from gamedb.alembic_config import make_config
+from gamedb.declaration import SchemaDeclaration
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import GamedbError, InvalidSchemaName
 from gamedb.names import validate_schema_name
@@ -54,7 +55,8 @@ def create_service(project: Project, schemas: dict[str, SchemaInfo], name: str, 
     layout = write_service(project.root / "services", name)
     made = NewService(layout, sorted(p for p in layout.root.rglob("*") if p.is_file()))
     made.files += write_service_extras(layout)
-    info = SchemaInfo(name, layout.distribution, f"game_{name}.models", layout.versions_dir.resolve())
+    declaration = SchemaDeclaration(models=f"game_{name}.models", versions=layout.versions_dir)
+    info = SchemaInfo(name, layout.distribution, declaration, layout.versions_dir.resolve())
     config = make_config(project, {**schemas, name: info}, info)
     config.attributes[ATTR_INIT_REVISION] = init_revision_body(info)
     script = command.revision(config, message=f"init {name} schema", branch_label=name)
