@@ -1,6 +1,6 @@
 <%
     # gamedb hands over the seed's init body (CREATE / DROP SCHEMA) for a schema's first revision.
-    init = config.attributes.get("gamedb.init_revision")
+    init = getattr(config.attributes.get("gamedb"), "init_revision", None)
 %>"""${message}
 
 Revision ID: ${up_revision}

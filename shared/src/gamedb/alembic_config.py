@@ -21,7 +21,7 @@ from alembic.util import CommandError
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import CommandFailed, InvalidOption
 from gamedb.project import Project
-from gamedb.runtime import ATTR_SCHEMA, ATTR_SCHEMAS, ATTR_URL
+from gamedb.run_options import KEY, RunOptions
 
 
 def make_config(
@@ -38,10 +38,7 @@ def make_config(
     dirs: Iterable[SchemaInfo] = [schema] if schema is not None else schemas.values()
     config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", os.pathsep.join(str(s.versions_dir).replace("%", "%%") for s in dirs))
-    config.attributes[ATTR_SCHEMAS] = schemas
-    config.attributes[ATTR_SCHEMA] = schema
-    if url is not None:
-        config.attributes[ATTR_URL] = url
+    config.attributes[KEY] = RunOptions(schemas=schemas, schema=schema, url=url)
     return config
 
 

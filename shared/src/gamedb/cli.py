@@ -282,7 +282,8 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
     from gamedb.database import db_error_line, error_line
     from gamedb.discovery import get_schema
     from gamedb.migration_session import check_session_settings, retry_lock_timeouts
-    from gamedb.runtime import ATTR_INIT_REVISION, ATTR_VERBOSE, init_revision_body
+    from gamedb.run_options import set_run_options
+    from gamedb.runtime import init_revision_body
 
     fn, positional, kwarg = options.cmd
     name = fn.__name__
@@ -301,7 +302,7 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
     if name == "check" and schema is not None:
         return check_schema(project, schema)
     config = make_config(project, schemas, schema, cmd_opts=options)
-    config.attributes[ATTR_VERBOSE] = bool(options.verbose)
+    set_run_options(config, verbose=bool(options.verbose))
     kwargs = {k: getattr(options, k, None) for k in kwarg}
     if schema is not None and name in {"upgrade", "downgrade"}:
         check_session_settings()
@@ -309,7 +310,7 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
     check_revision_options(schema, kwargs)  # before any file is written
     if name == "revision" and schema is not None and not script_directory(config).get_heads():
         kwargs["branch_label"] = schema.name
-        config.attributes[ATTR_INIT_REVISION] = init_revision_body(schema)
+        set_run_options(config, init_revision=init_revision_body(schema))
 
     def call() -> None:
         fn(config, *[getattr(options, k, None) for k in positional], **kwargs)

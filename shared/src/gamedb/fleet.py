@@ -37,7 +37,7 @@ from gamedb.migration_session import check_session_settings, retry_lock_timeouts
 from gamedb.names import EXTENSIONS_SCHEMA, VERSION_TABLE_SCHEMA
 from gamedb.project import Project
 from gamedb.revision_index import RevisionIndex, UnreadableRevisions, read_revision_index
-from gamedb.runtime import ATTR_APPLIED, ATTR_ENGINE, ATTR_LOGGING_DONE
+from gamedb.run_options import set_run_options
 
 log = logging.getLogger("gamedb.fleet")
 
@@ -320,10 +320,8 @@ def upgrade_all(project: Project, schemas: dict[str, SchemaInfo], url: URL, *, j
             report.failed = SchemaFailure(info.name, current[info.name], None, f"version table {problem}")
             report.not_attempted = [i.name for i in todo if i.name != info.name]
             return report
-    global _WORK
-    _WORK = (project, schemas, url)
     try:
-        for outcome in _schedule(todo, jobs):
+        for outcome in _schedule(todo, jobs, (project, schemas, url)):
             _record(report, outcome, current, indexes)
     except _Interrupted:
         report.was_interrupted = True
@@ -355,50 +353,65 @@ def _record(
         report.failed = SchemaFailure(outcome.schema, outcome.stayed_at, pending[0] if pending else None, outcome.error)
 
 
-_WORK: tuple[Project, dict[str, SchemaInfo], URL] | None = None  # what forked workers inherit
-_ENGINE: Engine | None = None  # one per process, created after the fork
-_PARENT_PID = 0
-_IN_WORKER = False
 STOP_GRACE_SECONDS = 15.0  # after SIGINT, how long workers get to roll back before SIGKILL
+Work = tuple[Project, dict[str, SchemaInfo], URL]  # what every schema's upgrade needs
 
 
 class _Interrupted(Exception):
     """upgrade-all was interrupted (SIGINT); every outcome up to the stop has been yielded."""
 
 
-def _run_schema(name: str) -> _Outcome:
-    global _ENGINE
-    assert _WORK is not None
-    project, schemas, url = _WORK
-    if _ENGINE is None:
-        _ENGINE = migration_engine(url)
-    info = schemas[name]
-    if _IN_WORKER:  # idle workers ignore SIGINT (see _init_worker); while migrating, it stops the run
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        return _Outcome(name, _upgrade_one(project, schemas, info, _ENGINE))
-    except KeyboardInterrupt:
-        # psycopg cancelled the statement in flight; its revision's transaction is rolled back
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        return _Outcome(name, [], "interrupted", _versions_after_failure(_ENGINE, info), interrupted=True)
-    except (CommandError, DBAPIError, GamedbError) as exc:
-        return _Outcome(name, [], error_line(exc), _versions_after_failure(_ENGINE, info))
-    finally:
-        if _IN_WORKER:
+class _Runner:
+    """Upgrades schemas in one process: the work it was given and an engine made in that process."""
+
+    def __init__(self, work: Work, *, in_worker: bool) -> None:
+        self.project, self.schemas, self.url = work
+        self.in_worker = in_worker
+        self.engine: Engine | None = None
+
+    def run(self, name: str) -> _Outcome:
+        if self.engine is None:
+            self.engine = migration_engine(self.url)
+        info = self.schemas[name]
+        if self.in_worker:  # idle workers ignore SIGINT (see _init_worker); while migrating, it stops the run
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            return _Outcome(name, _upgrade_one(self.project, self.schemas, info, self.engine))
+        except KeyboardInterrupt:
+            # psycopg cancelled the statement in flight; its revision's transaction is rolled back
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            return _Outcome(name, [], "interrupted", _versions_after_failure(self.engine, info), interrupted=True)
+        except (CommandError, DBAPIError, GamedbError) as exc:
+            return _Outcome(name, [], error_line(exc), _versions_after_failure(self.engine, info))
+        finally:
+            if self.in_worker:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
 
 
-def _schedule(todo: list[SchemaInfo], jobs: int) -> Iterator[_Outcome]:
+_WORKER: _Runner | None = None  # in a worker process only: set by the pool's initializer
+
+
+def _run_in_worker(name: str) -> _Outcome:
+    assert _WORKER is not None
+    return _WORKER.run(name)
+
+
+def _schedule(todo: list[SchemaInfo], jobs: int, work: Work) -> Iterator[_Outcome]:
     """Run schemas as their dependencies finish; after a failure, start nothing new."""
     plan = _Plan(todo)
     ready = plan.ready()
     failed = False
     if jobs <= 1 or len(todo) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        global _ENGINE
+        runner = _Runner(work, in_worker=False)
         try:
             while ready and not failed:
                 try:
-                    outcome = _run_schema(ready.pop(0))
+                    outcome = runner.run(ready.pop(0))
                 except KeyboardInterrupt:  # between two schemas
                     raise _Interrupted from None
                 failed = outcome.error is not None
@@ -407,20 +420,16 @@ def _schedule(todo: list[SchemaInfo], jobs: int) -> Iterator[_Outcome]:
                 if outcome.interrupted:
                     raise _Interrupted
         finally:  # in this process the engine must not outlive the call (a next call may use another URL)
-            if _ENGINE is not None:
-                _ENGINE.dispose()
-                _ENGINE = None
+            runner.close()
         return
-    global _PARENT_PID
-    _PARENT_PID = os.getpid()
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(work, os.getpid())) as pool:
         running: dict[Future[_Outcome], str] = {}
         try:
             while ready or running:
                 while ready and not failed and len(running) < jobs:
                     name = ready.pop(0)
-                    running[pool.submit(_run_schema, name)] = name
+                    running[pool.submit(_run_in_worker, name)] = name
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -452,17 +461,17 @@ def _stop_workers(running: dict[Future[_Outcome], str]) -> Iterator[_Outcome]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _init_worker() -> None:
-    """Worker initializer: SIGINT is the parent's to handle (it stops the workers itself, see
-    _stop_workers); if upgrade-all is killed, its workers die too (their sessions then end, rolling
-    back the revision in flight and releasing the schema's lock) instead of running on."""
-    global _IN_WORKER
-    _IN_WORKER = True
+def _init_worker(work: Work, parent_pid: int) -> None:
+    """Worker initializer: the work this process runs; SIGINT is the parent's to handle (it stops the
+    workers itself, see _stop_workers); if upgrade-all is killed, its workers die too (their sessions
+    then end, rolling back the revision in flight and releasing the schema's lock) instead of running on."""
+    global _WORKER
+    _WORKER = _Runner(work, in_worker=True)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != _PARENT_PID:  # the parent died before prctl took effect
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(1)
 
 
@@ -495,10 +504,8 @@ class _Plan:
 def _upgrade_one(project: Project, schemas: dict[str, SchemaInfo], info: SchemaInfo, engine: Engine) -> Steps:
     """Upgrade one schema to head; return the steps this run applied (source ids, destination ids)."""
     config = make_config(project, schemas, info)
-    config.attributes[ATTR_ENGINE] = engine
-    config.attributes[ATTR_LOGGING_DONE] = True
     applied: Steps = []
-    config.attributes[ATTR_APPLIED] = applied
+    set_run_options(config, engine=engine, logging_configured=True, applied=applied)
     retry_lock_timeouts(lambda: command.upgrade(config, "head"))
     return applied
 
@@ -534,5 +541,5 @@ def write_upgrade_plan(project: Project, schemas: dict[str, SchemaInfo], output:
     )
     for info in ordered:
         config = make_config(project, schemas, info, output_buffer=output)
-        config.attributes[ATTR_LOGGING_DONE] = True
+        set_run_options(config, logging_configured=True)
         command.upgrade(config, "head", sql=True)

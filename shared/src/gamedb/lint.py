@@ -22,7 +22,7 @@ from gamedb.discovery import SchemaInfo
 from gamedb.errors import GamedbError
 from gamedb.names import VERSION_TABLE_SCHEMA
 from gamedb.project import Project
-from gamedb.runtime import ATTR_LOGGING_DONE
+from gamedb.run_options import set_run_options
 
 
 def revision_scripts(project: Project, schemas: dict[str, SchemaInfo], info: SchemaInfo) -> list[tuple[str, str]]:
@@ -33,7 +33,7 @@ def revision_scripts(project: Project, schemas: dict[str, SchemaInfo], info: Sch
         parents = to_tuple(revision.down_revision, default=())
         buffer = io.StringIO()
         config = make_config(project, schemas, info, output_buffer=buffer)
-        config.attributes[ATTR_LOGGING_DONE] = True
+        set_run_options(config, logging_configured=True)
         command.upgrade(config, f"{parents[0] if parents else 'base'}:{revision.revision}", sql=True)
         scripts.append((revision.revision, buffer.getvalue()))
     return scripts

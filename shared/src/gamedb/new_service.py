@@ -21,7 +21,8 @@ from gamedb.errors import GamedbError, InvalidSchemaName
 from gamedb.names import validate_schema_name
 from gamedb.project import Project
 from gamedb.roles import model_role_names
-from gamedb.runtime import ATTR_INIT_REVISION, init_revision_body
+from gamedb.run_options import set_run_options
+from gamedb.runtime import init_revision_body
 from gamedb.scaffold import ServiceLayout, write_service, write_service_extras
 
 
@@ -58,7 +59,7 @@ def create_service(project: Project, schemas: dict[str, SchemaInfo], name: str, 
     declaration = SchemaDeclaration(models=f"game_{name}.models", versions=layout.versions_dir)
     info = SchemaInfo(name, layout.distribution, declaration, layout.versions_dir.resolve())
     config = make_config(project, {**schemas, name: info}, info)
-    config.attributes[ATTR_INIT_REVISION] = init_revision_body(info)
+    set_run_options(config, init_revision=init_revision_body(info))
     script = command.revision(config, message=f"init {name} schema", branch_label=name)
     made.init_revision = Path(script.path) if script is not None else None  # type: ignore[union-attr]
     add_version_location(project.ini_path, layout.versions_dir.relative_to(project.root))

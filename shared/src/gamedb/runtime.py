@@ -35,18 +35,9 @@ from gamedb.migration_session import (
 )
 from gamedb.names import create_schema_sql, drop_schema_sql
 from gamedb.project import Project
+from gamedb.run_options import run_options
 
 log = logging.getLogger("gamedb.runtime")
-
-# Keys of Config.attributes through which the gamedb CLI hands a run its context.
-ATTR_SCHEMAS = "gamedb.schemas"
-ATTR_SCHEMA = "gamedb.schema"
-ATTR_URL = "gamedb.url"
-ATTR_ENGINE = "gamedb.engine"
-ATTR_APPLIED = "gamedb.applied"  # a list: each applied step appends (source ids, destination ids)
-ATTR_LOGGING_DONE = "gamedb.logging_configured"
-ATTR_INIT_REVISION = "gamedb.init_revision"
-ATTR_VERBOSE = "gamedb.verbose"  # True: Alembic's INFO notes from autogenerate and the dialect are shown
 
 # Alembic's notes while comparing ("Detected sequence ... assuming SERIAL", "Couldn't determine database
 # type ..."): hundreds of lines at forty schemas, shown only with -v.
@@ -55,19 +46,20 @@ CHATTY_LOGGERS = ("alembic.autogenerate", "alembic.ddl")
 
 def schema_version_tables(config: Config | None = None) -> dict[str, str]:
     """The seed's SCHEMA_VERSION_TABLES, computed from discovery: {"auth": "alembic_version_auth", ...}."""
-    schemas = (config.attributes.get(ATTR_SCHEMAS) if config is not None else None) or discover_schemas()
+    options = run_options(config) if config is not None else None
+    schemas = options.schemas if options is not None else discover_schemas()
     return {name: info.version_table for name, info in schemas.items()}
 
 
 def run_env(context: EnvironmentContext) -> None:
     """The body of migrations/env.py."""
     config = context.config
-    launched_by_gamedb = ATTR_SCHEMA in config.attributes
+    options = run_options(config)
     try:
-        if config.config_file_name and not config.attributes.get(ATTR_LOGGING_DONE):
+        if config.config_file_name and not (options and options.logging_configured):
             fileConfig(config.config_file_name, disable_existing_loggers=False)
             logging.getLogger("alembic.runtime.migration").addFilter(_quiet_preamble)
-            if not config.attributes.get(ATTR_VERBOSE):
+            if not (options and options.verbose):
                 for name in CHATTY_LOGGERS:
                     logging.getLogger(name).setLevel(logging.WARNING)
         schema = target_schema(context)
@@ -77,7 +69,7 @@ def run_env(context: EnvironmentContext) -> None:
         else:
             _run_online(context, schema)
     except GamedbError as exc:
-        if launched_by_gamedb:
+        if options is not None:  # launched by gamedb, which prints it as one line itself
             raise
         raise CommandError(str(exc)) from None  # plain `alembic` prints these as one FAILED line
 
@@ -89,10 +81,10 @@ def _quiet_preamble(record: logging.LogRecord) -> bool:
 
 def target_schema(context: EnvironmentContext) -> SchemaInfo:
     """The schema this run works on: handed over by the CLI, or `-x schema=NAME`."""
-    attrs = context.config.attributes
-    if attrs.get(ATTR_SCHEMA) is not None:
-        return attrs[ATTR_SCHEMA]
-    schemas = attrs.get(ATTR_SCHEMAS) or discover_schemas()
+    options = run_options(context.config)
+    if options is not None and options.schema is not None:
+        return options.schema
+    schemas = options.schemas if options is not None else discover_schemas()
     name = context.get_x_argument(as_dictionary=True).get("schema")
     if not name:
         raise MissingSchemaArgument(f"missing -x schema=NAME (known schemas: {', '.join(schemas) or 'none installed'})")
@@ -108,9 +100,9 @@ def _configure_options(
         callbacks.append(lambda *args, **kwargs: lock.confirm())
     if _loads_foreign_revisions(context, schema):
         callbacks.append(_refuse_foreign_revision(schema))
-    applied = context.config.attributes.get(ATTR_APPLIED)
-    if applied is not None:
-        callbacks.append(_record_step(applied))
+    handed = run_options(context.config)
+    if handed is not None and handed.applied is not None:
+        callbacks.append(_record_step(handed.applied))
     if callbacks:
         options["on_version_apply"] = callbacks
     return options
@@ -141,11 +133,11 @@ def _run_offline(context: EnvironmentContext, schema: SchemaInfo) -> None:
 
 
 def _run_online(context: EnvironmentContext, schema: SchemaInfo) -> None:
-    attrs = context.config.attributes
-    engine = attrs.get(ATTR_ENGINE)
+    options = run_options(context.config)
+    engine = options.engine if options is not None else None
     owns_engine = engine is None
     if engine is None:
-        url = attrs.get(ATTR_URL)
+        url = options.url if options is not None else None
         if url is None:
             ini = context.config.config_file_name
             url = resolve_url(Project(Path(ini).resolve().parent if ini else Path.cwd()))
@@ -217,7 +209,7 @@ def _refuse_foreign_revision(schema: SchemaInfo) -> Callable[..., None]:
 def init_revision_body(schema: SchemaInfo) -> dict[str, str]:
     """The seed's init revision for `schema`, as the lines script.py.mako puts first / last.
 
-    The CLI hands this to the template (`config.attributes[ATTR_INIT_REVISION]`) when the schema
+    The CLI hands this to the template (`RunOptions.init_revision`) when the schema
     has no revision yet, so the first revision creates the schema and its downgrade drops it.
     """
     create, drop = create_schema_sql(schema.name), drop_schema_sql(schema.name)

@@ -33,7 +33,7 @@ from gamedb.drift import schema_drift
 from gamedb.errors import ProjectNotFound
 from gamedb.project import Project, find_project
 from gamedb.role_admin import apply_roles, create_login
-from gamedb.runtime import ATTR_LOGGING_DONE, ATTR_URL
+from gamedb.run_options import set_run_options
 
 _ADMIN_URI: str | None = None
 
@@ -176,8 +176,7 @@ def schema_checks(schema: str) -> type:
 
         def migrate(self, project: Project, info: SchemaInfo, db: ThrowawayDatabase, action: str, target: str) -> None:
             config = make_config(project, discover_schemas(), info)
-            config.attributes[ATTR_URL] = db.url
-            config.attributes[ATTR_LOGGING_DONE] = True
+            set_run_options(config, url=db.url, logging_configured=True)
             getattr(command, action)(config, target)
 
         def versions(self, info: SchemaInfo, db: ThrowawayDatabase) -> list[str]:
