@@ -154,7 +154,9 @@ def build_parser() -> CommandLine:
     roles.set_defaults(gamedb_cmd=cmd_roles)
 
     lint = sub.add_parser("lint", help="squawk over each schema's migration SQL (-x schema=NAME for one).")
-    lint.add_argument("--exclude", help="squawk rules to skip, comma-separated")
+    lint.add_argument(
+        "--exclude", help="squawk rules to skip, comma-separated (instead of .squawk.toml's excluded_rules)"
+    )
     lint.add_argument("--reporter", choices=["tty", "gcc", "json", "gitlab"], help="squawk's output style")
     lint.set_defaults(gamedb_cmd=cmd_lint)
 
