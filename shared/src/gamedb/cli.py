@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from gamedb import embedded
 from gamedb.alembic_config import check_revision_options, check_revision_target, make_config, script_directory
+from gamedb.changes import changed_schemas
 from gamedb.database import URL_ENV, db_error_line, error_line, libpq_url, redact, resolve_url
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema, load_all_models
 from gamedb.errors import (
@@ -118,6 +119,11 @@ def build_parser() -> CommandLine:
 
     schemas = sub.add_parser("schemas", help="List the schemas the installed services declare.")
     schemas.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+    schemas.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="only the schemas whose service folder changed since git REF (all when shared files changed)",
+    )
     schemas.set_defaults(gamedb_cmd=cmd_schemas)
 
     status = sub.add_parser("status", help="Every schema: current, head, pending revisions, drift; and orphans.")
@@ -255,6 +261,8 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
 
 def cmd_schemas(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
     load_all_models(schemas)
+    if options.changed_since is not None:
+        schemas = {name: schemas[name] for name in changed_schemas(project, schemas, options.changed_since)}
     rows = [
         {
             "name": s.name,
