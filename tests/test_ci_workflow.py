@@ -32,14 +32,21 @@ def test_the_workflow_has_the_list_job_a_job_per_schema_and_the_full_run():
     assert "nox -s lint tests" in full and "upgrade-all" in full and "status --check" in full
 
 
-def run_matrix_step(tmp_path: Path, python_path: list[Path] = ()) -> list[str]:
+def run_matrix_step(
+    tmp_path: Path, python_path: list[Path] = (), cwd: Path = REPO, base: str | None = None
+) -> list[str]:
+    """The `list` step's run script as the runner would run it; `base` stands for the step's BASE
+    (the pull request's base or the push's previous commit; absent on dispatch and schedule)."""
     (step,) = [s for s in load_workflow()["jobs"]["schemas"]["steps"] if s.get("id") == "list"]
     output = tmp_path / "github_output"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    output.unlink(missing_ok=True)  # the runner appends to it
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "BASE"}}
     env.update(GITHUB_OUTPUT=str(output), PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}")
     if python_path:
         env["PYTHONPATH"] = os.pathsep.join(map(str, python_path))
-    subprocess.run(["bash", "-eo", "pipefail", "-c", step["run"]], cwd=REPO, env=env, check=True)
+    if base is not None:
+        env["BASE"] = base
+    subprocess.run(["bash", "-eo", "pipefail", "-c", step["run"]], cwd=cwd, env=env, check=True)
     key, _, value = output.read_text().strip().partition("=")
     assert key == "schemas"
     return json.loads(value)
@@ -53,3 +60,12 @@ def test_a_new_service_joins_the_matrix_without_a_workflow_edit(tmp_path, scratc
     chat = scratch_service("chat")
 
     assert run_matrix_step(tmp_path, [chat.src_dir]) == ["auth", "chat", "inventory"]
+
+
+def test_push_and_pull_request_get_the_changed_schemas_dispatch_and_schedule_every_one():
+    on = load_workflow()[True]  # YAML 1.1 reads the key `on` as True
+    (step,) = [s for s in load_workflow()["jobs"]["schemas"]["steps"] if s.get("id") == "list"]
+
+    assert {"push", "pull_request", "workflow_dispatch", "schedule"} <= set(on)
+    assert step["env"]["BASE"] == "${{ github.event.pull_request.base.sha || github.event.before }}"
+    assert "--changed-since" in step["run"]

@@ -138,3 +138,49 @@ def test_the_harness_fails_exactly_the_check_a_broken_service_breaks(case, fleet
     assert expected <= failed, run.stdout[-3000:]
     if case != "two_heads":  # with two heads, `upgrade head` itself is ambiguous for the other checks too
         assert failed == expected, run.stdout[-3000:]
+
+
+def collect(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
+    """`pytest --collect-only` in a fresh process: the installed plugins, the repo's tests/conftest.py."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_plugin_collects_every_check_from_one_line_next_to_the_repos_conftest(tmp_path):
+    (tmp_path / "test_chat_schema.py").write_text('gamedb_schema = "auth"\n')
+    (tmp_path / "test_by_hand.py").write_text(
+        'from gamedb.testing import schema_checks\n\nTestAuthSchema = schema_checks("auth")\n'
+    )
+
+    run = collect("tests/test_noxfile.py", str(tmp_path))  # a test module beside tests/conftest.py
+
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+    assert "tests/test_noxfile.py::test_nox_alone_runs_lint_and_tests_only" in run.stdout
+    declared = set(re.findall(r"test_chat_schema\.py::TestAuthSchema::(\w+)", run.stdout))
+    by_hand = set(re.findall(r"test_by_hand\.py::TestAuthSchema::(\w+)", run.stdout))
+    assert declared == by_hand == CHECKS
+
+
+def test_a_declared_schema_that_is_not_installed_is_a_one_line_collection_error(tmp_path):
+    (tmp_path / "test_billing_schema.py").write_text('gamedb_schema = "billing"\n')
+
+    run = collect(str(tmp_path), "--rootdir", str(tmp_path))
+
+    assert run.returncode == 2
+    assert "gamedb_schema = 'billing': unknown schema 'billing' (known schemas: auth, inventory)" in run.stdout, (
+        run.stdout[-3000:]
+    )
+
+
+def test_the_plugin_can_be_switched_off(tmp_path):
+    (tmp_path / "test_chat_schema.py").write_text('gamedb_schema = "auth"\n')
+
+    run = collect("-p", "no:gamedb", str(tmp_path), "--rootdir", str(tmp_path))
+
+    assert "TestAuthSchema" not in run.stdout
+    assert run.returncode == 5  # no tests collected

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+
+from conftest import REPO, run_cli
+
 RISKY = [
     ("chat1", [], []),
     ("chat2", ["CREATE TABLE chat.t (id bigint PRIMARY KEY, x text)"], ["DROP TABLE chat.t"]),
@@ -27,10 +31,32 @@ def test_lint_leaves_alembics_own_version_table_out(gamedb):
     assert result.stdout.count("prefer-text-field") == 3  # login, email, token_hash; not version_num
 
 
-def test_lint_passes_the_repos_services_with_the_repos_exclusions(gamedb):
-    result = gamedb("lint", "--exclude", "prefer-text-field,prefer-bigint-over-int")
+def test_lint_alone_passes_the_repos_services_under_the_repos_squawk_toml(gamedb):
+    result = gamedb("lint")
 
     assert result.code == 0, result.output
+
+
+def test_lint_reports_a_rule_exactly_when_the_projects_squawk_toml_does_not_exclude_it(tmp_path, database):
+    project = tmp_path / "repo"  # a monorepo root of its own: alembic.ini, migrations/, .squawk.toml
+    project.mkdir()
+    shutil.copy(REPO / "alembic.ini", project / "alembic.ini")
+    (project / "migrations").symlink_to(REPO / "migrations")
+    squawk_toml = project / ".squawk.toml"
+
+    def lint():
+        return run_cli(["-x", "schema=auth", "lint", "--reporter", "gcc"], url=database.url, cwd=project)
+
+    squawk_toml.write_text('excluded_rules = ["prefer-text-field", "prefer-bigint-over-int"]\n')
+    excluded = lint()
+    squawk_toml.write_text('excluded_rules = ["prefer-bigint-over-int"]\n')
+    reported = lint()
+
+    assert excluded.code == 0, excluded.output
+    assert "prefer-text-field" not in excluded.stdout
+    assert reported.code == 1
+    assert reported.stdout.count("prefer-text-field") == 3
+    assert "prefer-bigint-over-int" not in reported.stdout
 
 
 def test_lint_of_an_unknown_schema_is_one_line(gamedb):

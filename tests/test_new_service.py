@@ -87,7 +87,7 @@ def test_new_service_end_to_end_in_a_fresh_environment(repo_copy, database, tmp_
     assert "%(here)s/services/chat/src/game_chat/versions" in (repo_copy / "alembic.ini").read_text()
     (init,) = (repo_copy / "services/chat/src/game_chat/versions").glob("*_init_chat_schema.py")
     assert "branch_labels: str | Sequence[str] | None = ('chat',)" in init.read_text()
-    assert 'schema_checks("chat")' in (repo_copy / "services/chat/tests/test_chat_schema.py").read_text()
+    assert 'gamedb_schema = "chat"' in (repo_copy / "services/chat/tests/test_chat_schema.py").read_text()
 
     listed = json.loads(gamedb("schemas", "--json").stdout)
     assert [row["name"] for row in listed] == ["auth", "chat", "inventory"]
@@ -107,8 +107,9 @@ def test_new_service_end_to_end_in_a_fresh_environment(repo_copy, database, tmp_
         [sys.executable, "-m", "nox", "-l", "-f", str(repo_copy / "noxfile.py")], capture_output=True, text=True
     )
     assert "check(schema='chat')" in sessions.stdout and "upgrade(schema='chat')" in sessions.stdout
-    service_tests = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "pytest"], capture_output=True
+    service_tests = subprocess.run(  # gamedb's testing extra brings pytest and its plugin needs nothing else
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "-e", f"{repo_copy / 'shared'}[testing]"],
+        capture_output=True,
     )
     assert service_tests.returncode == 0
     checks = subprocess.run(

@@ -1,5 +1,4 @@
-"""gamedb's per-schema checks for auth: one head, up/down/up, models match, own schema only, rw can read."""
+"""gamedb's per-schema checks for auth: one head, up/down/up, stairway, models match, own schema only,
+rw can read. gamedb's pytest plugin collects them (as TestAuthSchema) from this one line."""
 
-from gamedb.testing import schema_checks
-
-TestAuthSchema = schema_checks("auth")
+gamedb_schema = "auth"

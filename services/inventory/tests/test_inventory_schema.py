@@ -1,5 +1,4 @@
-"""gamedb's per-schema checks for inventory: one head, up/down/up, models match, own schema only, rw can read."""
+"""gamedb's per-schema checks for inventory: one head, up/down/up, stairway, models match, own schema only,
+rw can read. gamedb's pytest plugin collects them (as TestInventorySchema) from this one line."""
 
-from gamedb.testing import schema_checks
-
-TestInventorySchema = schema_checks("inventory")
+gamedb_schema = "inventory"

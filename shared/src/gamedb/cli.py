@@ -176,6 +176,11 @@ def add_gamedb_commands(sub: Any) -> None:
 
     schemas = sub.add_parser("schemas", help="List the schemas the installed services declare.")
     schemas.add_argument("--json", action="store_true", help="one JSON array instead of a table")
+    schemas.add_argument(
+        "--changed-since",
+        metavar="REF",
+        help="only the schemas whose service folder changed since git REF (all when shared files changed)",
+    )
     schemas.set_defaults(gamedb_cmd=cmd_schemas)
 
     status = sub.add_parser("status", help="Every schema: current, head, pending revisions, drift; and orphans.")
@@ -218,7 +223,9 @@ def add_gamedb_commands(sub: Any) -> None:
     roles.set_defaults(gamedb_cmd=cmd_roles)
 
     lint = sub.add_parser("lint", help="squawk over each schema's migration SQL (-x schema=NAME for one).")
-    lint.add_argument("--exclude", help="squawk rules to skip, comma-separated")
+    lint.add_argument(
+        "--exclude", help="squawk rules to skip, comma-separated (instead of .squawk.toml's excluded_rules)"
+    )
     lint.add_argument("--reporter", choices=["tty", "gcc", "json", "gitlab"], help="squawk's output style")
     lint.set_defaults(gamedb_cmd=cmd_lint)
 
@@ -329,9 +336,12 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
 
 
 def cmd_schemas(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    from gamedb.changes import changed_schemas
     from gamedb.discovery import load_all_models
 
     load_all_models(schemas)
+    if options.changed_since is not None:
+        schemas = {name: schemas[name] for name in changed_schemas(project, schemas, options.changed_since)}
     rows = [
         {
             "name": s.name,

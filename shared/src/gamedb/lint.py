@@ -3,7 +3,12 @@ migrations is their offline `--sql` output).
 
 One file per revision (`<schema>.<revision>.sql`), because squawk judges a file on its own: in one
 script from base every table is new, and an index built later on a live table would look harmless.
-Alembic's own version-table bookkeeping is left out: it is not the team's to change."""
+Alembic's own version-table bookkeeping is left out: it is not the team's to change.
+
+The rule choices are squawk's own config file, `.squawk.toml` at the project root, handed to squawk
+with `--config` (squawk runs in a temporary directory, where it would not find the file itself), so
+`gamedb lint` and `nox -s lint` judge the same rules. squawk's `--exclude` replaces the file's
+`excluded_rules`, it does not add to them."""
 
 from __future__ import annotations
 
@@ -57,7 +62,8 @@ def squawk_binary() -> str:
 def lint_schemas(
     project: Project, schemas: dict[str, SchemaInfo], selected: list[SchemaInfo], squawk_args: list[str]
 ) -> int:
-    """Run squawk on one file per revision; return squawk's exit code."""
+    """Run squawk on one file per revision, with the project's .squawk.toml; return squawk's exit code."""
+    config = ["--config", str(project.squawk_config)] if project.squawk_config.is_file() else []
     with tempfile.TemporaryDirectory(prefix="gamedb-lint-") as tmp:
         files = []
         for info in selected:
@@ -65,4 +71,4 @@ def lint_schemas(
                 path = Path(tmp) / f"{info.name}.{revision}.sql"
                 path.write_text(without_bookkeeping(script, info))
                 files.append(path.name)  # relative, so squawk reports "auth.<revision>.sql:12:5"
-        return subprocess.run([squawk_binary(), *squawk_args, *files], cwd=tmp).returncode
+        return subprocess.run([squawk_binary(), *config, *squawk_args, *files], cwd=tmp).returncode

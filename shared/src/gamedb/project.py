@@ -9,6 +9,7 @@ from pathlib import Path
 from gamedb.errors import ProjectNotFound
 
 INI_NAME = "alembic.ini"
+SQUAWK_CONFIG_NAME = ".squawk.toml"
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,11 @@ class Project:
     @property
     def ini_path(self) -> Path:
         return self.root / INI_NAME
+
+    @property
+    def squawk_config(self) -> Path:
+        """squawk's own config file (rule choices for `gamedb lint`); optional."""
+        return self.root / SQUAWK_CONFIG_NAME
 
     @property
     def data_dir(self) -> Path:

@@ -66,11 +66,10 @@ class Base(DeclarativeBase):
 
 
 SERVICE_TESTS = '''\
-"""gamedb's per-schema checks for {name}: one head, up/down/up, models match, own schema only, rw can read."""
+"""gamedb's per-schema checks for {name}: one head, up/down/up, stairway, models match, own schema only,
+rw can read. gamedb's pytest plugin collects them (as Test{title}Schema) from this one line."""
 
-from gamedb.testing import schema_checks
-
-Test{title}Schema = schema_checks("{name}")
+gamedb_schema = "{name}"
 '''
 
 SERVICE_README = """\

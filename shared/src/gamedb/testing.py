@@ -1,4 +1,8 @@
-"""Ready-made checks for one schema, enabled in a service's tests with one line:
+"""Ready-made checks for one schema, enabled in a service's test module with one line:
+
+    gamedb_schema = "auth"
+
+(collected by gamedb's pytest plugin, `gamedb.pytest_plugin`), or, the same checks by hand:
 
     from gamedb.testing import schema_checks
 
