@@ -258,8 +258,8 @@ def test_roles_check_catches_hand_made_grants_and_apply_removes_them(gamedb, rol
     check = gamedb("roles", "check", extra=roles_db.extra)
 
     assert check.code == 1
-    assert "auth: grant beyond the model: auth_rw has TRUNCATE on auth.users" in check.stdout
-    assert "auth: grant beyond the model: inventory_rw has SELECT on auth.users" in check.stdout
+    assert "auth: privilege beyond the model: auth_rw has TRUNCATE on table auth.users, expected not" in check.stdout
+    assert "auth: privilege beyond the model: inventory_rw has SELECT on table auth.users, expected not" in check.stdout
     assert "auth: login setting: auth_svc has statement_timeout=unset, expected 5s" in check.stdout
     assert gamedb("roles", "apply", extra=roles_db.extra).code == 0
     assert gamedb("roles", "check", extra=roles_db.extra).code == 0
@@ -275,7 +275,8 @@ def test_roles_check_json_reports_an_object_owned_by_someone_else(gamedb, roles_
     import json
 
     findings = json.loads(result.stdout)
-    assert {"schema": "auth", "kind": "wrong owner", "detail": "auth.handmade is owned by postgres"} in [
+    expected = "table auth.handmade is owned by postgres, expected auth_owner"
+    assert {"schema": "auth", "kind": "wrong owner", "detail": expected} in [
         {**f, "detail": f["detail"].replace(roles_db.query("SELECT current_user")[0][0], "postgres")} for f in findings
     ]
 
