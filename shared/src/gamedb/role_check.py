@@ -225,17 +225,18 @@ _PARTS = [
 
 # Privileges: one pattern for every kind of object. {objects} yields schema, label (how the line
 # names it), target (what GRANT/REVOKE ... ON takes), owner (oid) and acl (aclitem[]);
-# {governed} says which grantees the model speaks for; {allowed} which (grantee, privilege) it grants.
+# {governed} says which grantees the model speaks for; {allowed} which (grantee, privilege) it grants
+# (NULL for PUBLIC, which no managed row matches: hence the coalesce).
 _ACL_PART = """
 SELECT 2, o.schema, 'privilege beyond the model',
        format('%s has %s%s on %s, expected %s', CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END,
               a.privilege_type, CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END, o.label,
-              CASE WHEN ({allowed}) THEN 'without GRANT OPTION' ELSE 'not' END),
-       format('REVOKE %s%s ON %s FROM %s', CASE WHEN ({allowed}) THEN 'GRANT OPTION FOR ' ELSE '' END,
+              CASE WHEN coalesce(({allowed}), false) THEN 'without GRANT OPTION' ELSE 'not' END),
+       format('REVOKE %s%s ON %s FROM %s', CASE WHEN coalesce(({allowed}), false) THEN 'GRANT OPTION FOR ' ELSE '' END,
               a.privilege_type, o.target, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END)
 FROM ({objects}) o(schema, label, target, owner, acl, relkind) CROSS JOIN LATERAL aclexplode(o.acl) a
 LEFT JOIN managed g ON g.oid = a.grantee
-WHERE a.grantee <> o.owner AND ({governed}) AND (NOT ({allowed}) OR a.is_grantable)
+WHERE a.grantee <> o.owner AND ({governed}) AND (NOT coalesce(({allowed}), false) OR a.is_grantable)
 """
 # Privileges the model grants that are missing: {wanted} yields schema, label, target, grantee, privilege.
 _MISSING_PART = """
@@ -384,16 +385,17 @@ SELECT 2, o.schema, 'default privilege beyond the model',
               CASE WHEN o.ns <> 0 THEN format(' in schema %s', o.ns::regnamespace) ELSE '' END,
               CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END, a.privilege_type,
               CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END,
-              CASE WHEN ({allowed}) THEN 'without GRANT OPTION' ELSE 'not' END),
+              CASE WHEN coalesce(({allowed}), false) THEN 'without GRANT OPTION' ELSE 'not' END),
        format('ALTER DEFAULT PRIVILEGES FOR ROLE %I%s REVOKE %s%s ON %s FROM %s', o.role,
               CASE WHEN o.ns <> 0 THEN format(' IN SCHEMA %s', o.ns::regnamespace) ELSE '' END,
-              CASE WHEN ({allowed}) THEN 'GRANT OPTION FOR ' ELSE '' END, a.privilege_type, upper(w.word),
+              CASE WHEN coalesce(({allowed}), false) THEN 'GRANT OPTION FOR ' ELSE '' END, a.privilege_type,
+              upper(w.word),
               CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END)
 FROM ({objects}) o CROSS JOIN LATERAL aclexplode(o.acl) a
 JOIN (VALUES ('r'::"char", 'tables'), ('S', 'sequences'), ('f', 'functions'), ('T', 'types'), ('n', 'schemas'),
              ('L', 'large objects')) w(objtype, word) ON w.objtype = o.objtype
 LEFT JOIN managed g ON g.oid = a.grantee
-WHERE a.grantee <> o.owner AND (NOT ({allowed}) OR a.is_grantable)
+WHERE a.grantee <> o.owner AND (NOT coalesce(({allowed}), false) OR a.is_grantable)
 UNION ALL
 SELECT 2, m.schema, 'missing default privilege',
        format('new %s of %s would not give %s %s', w.word, m.rolname, r.rolname, p.privilege),
