@@ -602,3 +602,93 @@ def test_roles_check_reports_each_drift_and_apply_takes_it_back(gamedb, roles_db
         if setup:
             roles_db.query("; ".join(setup))
         assert roles_db.query(probe) == [(True,)]
+
+
+def test_roles_login_refuses_an_existing_superuser_and_says_how_to_adopt_it(gamedb, database):
+    assert gamedb("roles", "apply").code == 0
+    database.query("CREATE ROLE gamedb_root SUPERUSER LOGIN")
+
+    result = gamedb("roles", "login", "gamedb_root", "--schema", "auth")
+
+    assert result.code == 1 and result.stdout == "" and result.stderr.count("\n") == 1, result.output
+    assert "role gamedb_root exists and gamedb did not create it (it is a SUPERUSER)" in result.stderr
+    assert "gamedb roles login gamedb_root --schema auth --adopt" in result.stderr
+    assert database.query("SELECT rolsuper FROM pg_roles WHERE rolname = 'gamedb_root'") == [(True,)]
+    assert database.query("SELECT count(*) FROM pg_auth_members WHERE member = 'gamedb_root'::regrole") == [(0,)]
+
+
+def test_roles_login_refuses_a_human_login_and_adopts_it_only_when_told(gamedb, database):
+    assert gamedb("roles", "apply").code == 0
+    database.query("CREATE ROLE alice LOGIN")
+
+    refused = gamedb("roles", "login", "alice", "--migrator")
+    adopted = gamedb("roles", "login", "alice", "--migrator", "--adopt")
+
+    assert refused.code == 1 and "role alice exists and gamedb did not create it" in refused.stderr
+    assert "gamedb roles login alice --migrator --adopt" in refused.stderr
+    assert adopted.code == 0, adopted.output
+    assert database.query("SELECT shobj_description('alice'::regrole, 'pg_authid')") == [("gamedb: deployer login",)]
+    assert gamedb("roles", "check").code == 0
+
+
+@pytest.mark.parametrize(
+    ("existing", "why"),
+    [
+        ("CREATE ROLE auth_owner LOGIN PASSWORD 'x'", "its attributes are not the model's"),
+        ("CREATE ROLE auth_rw SUPERUSER", "it is a SUPERUSER"),
+        ("CREATE ROLE migrator NOLOGIN NOINHERIT; COMMENT ON ROLE migrator IS 'the DBA team'", "its comment is"),
+    ],
+)
+def test_roles_apply_refuses_a_model_role_gamedb_did_not_create_until_adopted(gamedb, database, existing, why):
+    database.query(existing)
+    role = existing.split()[2]
+    before = database.query("SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = %s", (role,))
+
+    refused = gamedb("roles", "apply")
+
+    assert refused.code == 1 and refused.stderr.count("\n") == 1, refused.output
+    assert f"role {role} exists and gamedb did not create it ({why}" in refused.stderr
+    assert f"gamedb roles apply --adopt {role}" in refused.stderr
+    assert database.query("SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = %s", (role,)) == before
+    assert database.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'alembic'") == [(0,)]
+    assert gamedb("roles", "apply", "--adopt", role).code == 0
+    assert database.query("SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = %s", (role,)) == [(False, False)]
+    assert gamedb("roles", "check").code == 0
+
+
+def test_roles_made_by_an_earlier_gamedb_without_a_marker_are_adopted_when_they_match_the_model(gamedb, database):
+    assert gamedb("roles", "apply").code == 0
+    assert gamedb("roles", "login", "auth_svc", "--schema", "auth").code == 0
+    for role in ("migrator", "auth_owner", "auth_rw", "inventory_owner", "inventory_rw", "auth_svc"):
+        database.query(f"COMMENT ON ROLE {role} IS NULL")  # what gamedb before the marker left
+
+    assert gamedb("roles", "login", "auth_svc", "--schema", "auth").code == 0
+    applied = gamedb("roles", "apply")
+
+    assert applied.code == 0, applied.output
+    assert database.query("SELECT shobj_description('auth_rw'::regrole, 'pg_authid')") == [
+        ("gamedb: rw of schema auth",)
+    ]
+    assert gamedb("roles", "check").code == 0
+
+
+def test_status_check_all_and_upgrade_all_work_as_the_deployer_who_still_cannot_touch_data(gamedb, database):
+    assert gamedb("roles", "apply").code == 0
+    assert gamedb("roles", "login", "deployer", "--migrator").code == 0
+    deployer_url = database.url.replace("postgresql+psycopg://postgres", "postgresql+psycopg://deployer", 1)
+    for command in (["upgrade-all"], ["status", "--check"], ["check-all"], ["upgrade-all"]):
+        result = run_cli(command, url=deployer_url)
+        assert result.code == 0, (command, result.output)
+    assert "at head" in run_cli(["status"], url=deployer_url).stdout
+    deployer = database.login_uri("deployer")
+    for statement in (
+        "SELECT * FROM auth.users",
+        "INSERT INTO auth.users (login, email, password_hash) VALUES ('x', 'x', 'x')",
+        "SELECT * FROM inventory.items",
+        "CREATE TABLE auth.mine (i int)",
+        "CREATE TABLE public.mine (i int)",
+        "CREATE TABLE alembic.mine (i int)",
+        "CREATE SCHEMA mine",
+        "UPDATE alembic.alembic_version_auth SET version_num = version_num",
+    ):
+        assert sqlstate(deployer, statement) == "42501", statement

@@ -71,6 +71,10 @@ BEGIN
   ELSIF r.rolcanlogin <> {login} OR r.rolinherit <> {login} OR r.rolcreaterole OR r.rolcreatedb
         OR r.rolreplication OR r.rolbypassrls OR r.rolconnlimit <> -1 THEN
     why := 'its attributes are not the model''s';
+  ELSIF {login} AND (SELECT coalesce(array_agg(a.roleid::regrole::text), '{{}}') FROM pg_auth_members a
+                     WHERE a.member = r.oid) <> ARRAY[{member_of}]::text[] THEN
+    -- an earlier gamedb made logins members of their group and nothing else; a human login is not
+    why := format('a login that is not a member of %s alone', {member_of});
   ELSE RETURN;  -- made by an earlier gamedb: adopted as it already matches the model
   END IF;
   RAISE EXCEPTION 'role % exists and gamedb did not create it (%): not changed; to let gamedb manage it, run %',
@@ -80,7 +84,14 @@ END;
 
 
 def ensure_role(
-    name: str, *, kind: str, schema: str | None = None, login: bool, adopt: bool = False, how: str = ""
+    name: str,
+    *,
+    kind: str,
+    schema: str | None = None,
+    login: bool,
+    adopt: bool = False,
+    how: str = "",
+    member_of: str | None = None,
 ) -> list[Statement]:
     """Refuse a role gamedb does not manage, create it if missing, enforce its attributes, mark it."""
     attrs = sql.SQL(("LOGIN" if login else "NOLOGIN") + (" INHERIT" if login else " NOINHERIT"))
@@ -92,6 +103,7 @@ def ensure_role(
         login=sql.SQL("true" if login else "false"),
         how=sql.Literal(how or f"gamedb roles apply --adopt {name}"),
         sqlstate=sql.Literal(NOT_MANAGED_SQLSTATE),
+        member_of=sql.Literal(member_of),
     )
     return [
         _do(guard),
@@ -210,7 +222,7 @@ def login_statements(
     this database and an optional SCRAM verifier."""
     kind = "service login" if schema else "deployer login"
     statements = [
-        *ensure_role(login, kind=kind, schema=schema, login=True, adopt=adopt, how=how),
+        *ensure_role(login, kind=kind, schema=schema, login=True, adopt=adopt, how=how, member_of=member_of),
         sql.SQL("GRANT {} TO {}").format(_ident(member_of), _ident(login)),
     ]
     for name, value in settings.items():
