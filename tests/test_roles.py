@@ -258,8 +258,8 @@ def test_roles_check_catches_hand_made_grants_and_apply_removes_them(gamedb, rol
     check = gamedb("roles", "check", extra=roles_db.extra)
 
     assert check.code == 1
-    assert "auth: grant beyond the model: auth_rw has TRUNCATE on auth.users" in check.stdout
-    assert "auth: grant beyond the model: inventory_rw has SELECT on auth.users" in check.stdout
+    assert "auth: privilege beyond the model: auth_rw has TRUNCATE on table auth.users, expected not" in check.stdout
+    assert "auth: privilege beyond the model: inventory_rw has SELECT on table auth.users, expected not" in check.stdout
     assert "auth: login setting: auth_svc has statement_timeout=unset, expected 5s" in check.stdout
     assert gamedb("roles", "apply", extra=roles_db.extra).code == 0
     assert gamedb("roles", "check", extra=roles_db.extra).code == 0
@@ -275,7 +275,8 @@ def test_roles_check_json_reports_an_object_owned_by_someone_else(gamedb, roles_
     import json
 
     findings = json.loads(result.stdout)
-    assert {"schema": "auth", "kind": "wrong owner", "detail": "auth.handmade is owned by postgres"} in [
+    expected = "table auth.handmade is owned by postgres, expected auth_owner"
+    assert {"schema": "auth", "kind": "wrong owner", "detail": expected} in [
         {**f, "detail": f["detail"].replace(roles_db.query("SELECT current_user")[0][0], "postgres")} for f in findings
     ]
 
@@ -328,3 +329,366 @@ def test_a_missing_password_variable_is_an_error_that_changes_nothing(gamedb, da
     assert result.code == 2
     assert result.stderr.strip() == "gamedb: error: environment variable GAMEDB_NO_SUCH_VAR is not set or empty"
     assert database.query("SELECT count(*) FROM pg_roles WHERE rolname = 'auth_svc'") == [(0,)]
+
+
+# Each drift: statements an admin (or an attacker with admin rights, or a careless DBA) runs, the
+# words `roles check` must print for it, and what must hold after `roles apply`: a statement the
+# named login is refused (42501), or an admin query that must be true.
+FUNCTION = [
+    "SET ROLE auth_owner",
+    "CREATE FUNCTION auth.probe() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+    "RESET ROLE",
+]
+FRESH_TABLE = "SET ROLE auth_owner; CREATE TABLE auth.fresh (i int); RESET ROLE; "
+DRIFTS = [
+    (
+        "ALTER ROLE auth_svc SUPERUSER",
+        "auth_svc is SUPERUSER, expected NOSUPERUSER",
+        ("auth_svc", "CREATE TABLE auth.mine (i int)"),
+    ),
+    (
+        "ALTER ROLE auth_svc CREATEROLE",
+        "auth_svc is CREATEROLE, expected NOCREATEROLE",
+        ("auth_svc", "CREATE ROLE gamedb_probe"),
+    ),
+    (
+        "ALTER ROLE deployer CREATEDB",
+        "deployer is CREATEDB, expected NOCREATEDB",
+        ("deployer", "CREATE DATABASE gamedb_probe"),
+    ),
+    (
+        "ALTER ROLE auth_svc BYPASSRLS",
+        "auth_svc is BYPASSRLS, expected NOBYPASSRLS",
+        "SELECT NOT rolbypassrls FROM pg_roles WHERE rolname = 'auth_svc'",
+    ),
+    (
+        "ALTER ROLE deployer REPLICATION",
+        "deployer is REPLICATION, expected NOREPLICATION",
+        "SELECT NOT rolreplication FROM pg_roles WHERE rolname = 'deployer'",
+    ),
+    (
+        "ALTER ROLE auth_svc NOINHERIT",
+        "auth_svc is NOINHERIT, expected INHERIT",
+        "SELECT rolinherit FROM pg_roles WHERE rolname = 'auth_svc'",
+    ),
+    (
+        "ALTER ROLE auth_owner LOGIN",
+        "auth_owner is LOGIN, expected NOLOGIN",
+        "SELECT NOT rolcanlogin FROM pg_roles WHERE rolname = 'auth_owner'",
+    ),
+    (
+        "ALTER ROLE auth_svc CONNECTION LIMIT 1",
+        "auth_svc has CONNECTION LIMIT 1, expected -1",
+        "SELECT rolconnlimit = -1 FROM pg_roles WHERE rolname = 'auth_svc'",
+    ),
+    (
+        "GRANT pg_read_server_files TO auth_svc",
+        "auth_svc is a member of pg_read_server_files, expected not",
+        ("auth_svc", "COPY auth.users (login) FROM '/etc/hostname'"),
+    ),
+    (
+        "GRANT pg_execute_server_program TO deployer",
+        "deployer is a member of pg_execute_server_program",
+        ("deployer", "COPY (SELECT 1) TO PROGRAM 'true'"),
+    ),
+    (
+        "GRANT pg_write_all_data TO chat_svc",
+        "chat_svc is a member of pg_write_all_data",
+        ("chat_svc", "INSERT INTO auth.users (login, email, password_hash) VALUES ('x', 'x', 'x')"),
+    ),
+    (
+        "GRANT inventory_rw TO auth_svc",
+        "auth_svc is a member of inventory_rw, expected not",
+        ("auth_svc", "SELECT * FROM inventory.items"),
+    ),
+    (
+        "GRANT inventory_owner TO auth_svc",
+        "auth_svc is a member of inventory_owner, expected not",
+        ("auth_svc", "SET ROLE inventory_owner"),
+    ),
+    (
+        "GRANT auth_rw TO auth_svc WITH ADMIN OPTION",
+        "auth_svc is a member of auth_rw WITH ADMIN OPTION, expected without",
+        ("auth_svc", "GRANT auth_rw TO chat_svc"),
+    ),
+    ("GRANT migrator TO auth_svc", "auth_svc is a member of migrator, expected not", ("auth_svc", "SET ROLE migrator")),
+    ("GRANT migrator TO auth_rw", "auth_rw is a member of migrator, expected not", ("auth_svc", "SET ROLE migrator")),
+    (
+        "CREATE ROLE gamedb_human LOGIN; GRANT CONNECT ON DATABASE {db} TO gamedb_human;"
+        " GRANT auth_owner TO gamedb_human",
+        "gamedb_human is a member of auth_owner",
+        ("gamedb_human", "SET ROLE auth_owner"),
+    ),
+    (
+        "GRANT CREATE ON DATABASE {db} TO auth_svc",
+        "auth_svc has CREATE on database",
+        ("auth_svc", "CREATE SCHEMA probe"),
+    ),
+    (
+        "GRANT TEMPORARY ON DATABASE {db} TO auth_rw",
+        "auth_rw has TEMPORARY on database",
+        ("auth_svc", "CREATE TEMP TABLE probe (i int)"),
+    ),
+    (
+        "GRANT CONNECT, TEMPORARY ON DATABASE {db} TO PUBLIC",
+        "PUBLIC has TEMPORARY on database",
+        ("auth_svc", "CREATE TEMP TABLE probe (i int)"),
+    ),
+    (
+        "GRANT CREATE ON SCHEMA public TO auth_rw",
+        "auth_rw has CREATE on schema public, expected not",
+        ("auth_svc", "CREATE TABLE public.probe (i int)"),
+    ),
+    (
+        "GRANT CREATE ON SCHEMA public TO PUBLIC",
+        "PUBLIC has CREATE on schema public, expected not",
+        ("auth_svc", "CREATE TABLE public.probe (i int)"),
+    ),
+    (
+        "GRANT USAGE ON SCHEMA alembic TO auth_rw",
+        "auth_rw has USAGE on schema alembic, expected not",
+        ("auth_svc", "SELECT * FROM alembic.alembic_version_inventory"),
+    ),
+    (
+        "GRANT CREATE ON SCHEMA alembic TO migrator",
+        "migrator has CREATE on schema alembic, expected not",
+        ("deployer", "CREATE TABLE alembic.probe (i int)"),
+    ),
+    (
+        "GRANT UPDATE ON alembic.alembic_version_auth TO deployer",
+        "deployer has UPDATE on version table alembic.alembic_version_auth, expected not",
+        ("deployer", "UPDATE alembic.alembic_version_auth SET version_num = version_num"),
+    ),
+    (
+        "GRANT USAGE ON SCHEMA alembic TO PUBLIC; GRANT SELECT ON alembic.alembic_version_auth TO PUBLIC",
+        "PUBLIC has SELECT on version table alembic.alembic_version_auth, expected not",
+        ("auth_svc", "SELECT * FROM alembic.alembic_version_auth"),
+    ),
+    (
+        "CREATE SCHEMA IF NOT EXISTS extensions; GRANT USAGE, CREATE ON SCHEMA extensions TO auth_rw",
+        "auth_rw has CREATE on schema extensions, expected not",
+        ("auth_svc", "CREATE TABLE extensions.probe (i int)"),
+    ),
+    (
+        "GRANT CREATE ON SCHEMA auth TO auth_rw",
+        "auth_rw has CREATE on schema auth, expected not",
+        ("auth_svc", "CREATE TABLE auth.mine (i int)"),
+    ),
+    (
+        "GRANT USAGE ON SCHEMA auth TO PUBLIC; GRANT SELECT ON auth.users TO PUBLIC",
+        "PUBLIC has SELECT on table auth.users, expected not",
+        ("chat_svc", "SELECT * FROM auth.users"),
+    ),
+    (
+        "GRANT UPDATE ON SEQUENCE auth.users_id_seq TO auth_rw",
+        "auth_rw has UPDATE on sequence auth.users_id_seq, expected not",
+        ("auth_svc", "SELECT setval('auth.users_id_seq', 100)"),
+    ),
+    (
+        "GRANT SELECT ON auth.users TO auth_rw WITH GRANT OPTION",
+        "auth_rw has SELECT WITH GRANT OPTION on table auth.users, expected without GRANT OPTION",
+        "SELECT NOT has_table_privilege('auth_rw', 'auth.users', 'SELECT WITH GRANT OPTION')",
+    ),
+    (
+        "; ".join([*FUNCTION, "GRANT EXECUTE ON FUNCTION auth.probe() TO PUBLIC"]),
+        "PUBLIC has EXECUTE on function auth.probe(), expected not",
+        ("deployer", "SELECT auth.probe()"),
+    ),
+    (
+        "; ".join([*FUNCTION, "GRANT EXECUTE ON FUNCTION auth.probe() TO inventory_rw"]),
+        "inventory_rw has EXECUTE on function auth.probe(), expected not",
+        "SELECT NOT has_function_privilege('inventory_rw', 'auth.probe()', 'EXECUTE')",
+    ),
+    (
+        "ALTER DEFAULT PRIVILEGES FOR ROLE auth_owner GRANT SELECT ON TABLES TO PUBLIC",
+        "new tables of auth_owner would give PUBLIC SELECT, expected not",
+        FRESH_TABLE + "SELECT NOT has_table_privilege('chat_rw', 'auth.fresh', 'SELECT')",
+    ),
+    (
+        "ALTER DEFAULT PRIVILEGES FOR ROLE auth_owner IN SCHEMA auth GRANT SELECT, DELETE ON TABLES TO inventory_rw",
+        "new tables of auth_owner in schema auth would give inventory_rw DELETE, expected not",
+        FRESH_TABLE + "SELECT NOT has_table_privilege('inventory_rw', 'auth.fresh', 'DELETE')",
+    ),
+    (
+        "ALTER DEFAULT PRIVILEGES FOR ROLE auth_owner GRANT TRUNCATE ON TABLES TO auth_rw",
+        "new tables of auth_owner would give auth_rw TRUNCATE, expected not",
+        FRESH_TABLE + "SELECT NOT has_table_privilege('auth_rw', 'auth.fresh', 'TRUNCATE')",
+    ),
+    (
+        "ALTER DEFAULT PRIVILEGES FOR ROLE auth_owner GRANT EXECUTE ON FUNCTIONS TO PUBLIC",
+        "new functions of auth_owner would give PUBLIC EXECUTE, expected not",
+        "SELECT NOT EXISTS (SELECT FROM pg_default_acl d, aclexplode(d.defaclacl) a"
+        " WHERE d.defaclrole = 'auth_owner'::regrole AND a.grantee = 0 AND d.defaclobjtype = 'f')",
+    ),
+    (
+        "ALTER DEFAULT PRIVILEGES FOR ROLE deployer GRANT SELECT ON TABLES TO PUBLIC",
+        "new tables of deployer would give PUBLIC SELECT, expected not",
+        "SELECT NOT EXISTS (SELECT FROM pg_default_acl WHERE defaclrole = 'deployer'::regrole)",
+    ),
+    (
+        "ALTER TABLE auth.users OWNER TO chat_svc",
+        "table auth.users is owned by chat_svc, expected auth_owner",
+        ("chat_svc", "ALTER TABLE auth.users ADD COLUMN probe int"),
+    ),
+    (
+        "ALTER TABLE alembic.alembic_version_auth OWNER TO deployer",
+        "version table alembic.alembic_version_auth is owned by deployer, expected auth_owner",
+        ("deployer", "DELETE FROM alembic.alembic_version_auth"),
+    ),
+    (
+        "ALTER SCHEMA chat OWNER TO chat_svc",
+        "schema chat is owned by chat_svc, expected chat_owner",
+        ("chat_svc", "CREATE TABLE chat.mine (i int)"),
+    ),
+    (
+        "; ".join([*FUNCTION, "ALTER FUNCTION auth.probe() OWNER TO deployer"]),
+        "function auth.probe() is owned by deployer, expected auth_owner",
+        ("deployer", "ALTER FUNCTION auth.probe() RENAME TO probe2"),
+    ),
+    (
+        "ALTER ROLE deployer IN DATABASE {db} RESET lock_timeout",
+        "deployer has lock_timeout=unset, expected 2s",
+        "SELECT setconfig @> '{lock_timeout=2s}' FROM pg_db_role_setting WHERE setrole = 'deployer'::regrole",
+    ),
+    (
+        "ALTER ROLE auth_svc IN DATABASE {db} SET statement_timeout = 0",
+        "auth_svc has statement_timeout=0, expected 5s",
+        "SELECT setconfig @> '{statement_timeout=5s}' FROM pg_db_role_setting WHERE setrole = 'auth_svc'::regrole",
+    ),
+    (
+        "ALTER ROLE auth_svc SET idle_in_transaction_session_timeout = 0",
+        "auth_svc has idle_in_transaction_session_timeout=0 in every database, expected none",
+        "SELECT NOT EXISTS (SELECT FROM pg_db_role_setting WHERE setrole = 'auth_svc'::regrole AND setdatabase = 0)",
+    ),
+    (
+        "ALTER ROLE auth_svc IN DATABASE {db} SET work_mem = '1GB'",
+        "auth_svc has work_mem=1GB in this database",
+        "SELECT NOT EXISTS (SELECT FROM pg_db_role_setting, unnest(setconfig) c"
+        " WHERE setrole = 'auth_svc'::regrole AND c LIKE 'work_mem=%%')",
+    ),
+    (
+        "COMMENT ON ROLE auth_rw IS 'hand made'",
+        "auth_rw has comment 'hand made', expected 'gamedb: rw of schema auth'",
+        "SELECT shobj_description('auth_rw'::regrole, 'pg_authid') = 'gamedb: rw of schema auth'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("drift", "reported", "afterwards"),
+    DRIFTS,
+    ids=[" ".join(d[0].replace("{db}", "game").split()[:6])[:60] for d in DRIFTS],
+)
+def test_roles_check_reports_each_drift_and_apply_takes_it_back(gamedb, roles_db, drift, reported, afterwards):
+    roles_db.query(drift.format(db=roles_db.name))
+
+    check = gamedb("roles", "check", extra=roles_db.extra)
+    assert check.code == 1, check.output
+    assert reported in check.stdout, check.stdout
+
+    applied = gamedb("roles", "apply", extra=roles_db.extra)
+    if drift.startswith("COMMENT ON ROLE"):  # no longer gamedb's: refused until adopted on purpose
+        assert applied.code == 1 and applied.stderr.count("\n") == 1, applied.output
+        assert "role auth_rw exists and gamedb did not create it" in applied.stderr
+        applied = gamedb("roles", "apply", "--adopt", "auth_rw", extra=roles_db.extra)
+    assert applied.code == 0, applied.output
+    after = gamedb("roles", "check", extra=roles_db.extra)
+    assert after.code == 0, after.stdout
+    if isinstance(afterwards, tuple):
+        login, statement = afterwards
+        assert sqlstate(roles_db.login_uri(login), statement) == "42501"
+    else:
+        *setup, probe = afterwards.split("; ")
+        if setup:
+            roles_db.query("; ".join(setup))
+        assert roles_db.query(probe) == [(True,)]
+
+
+def test_roles_login_refuses_an_existing_superuser_and_says_how_to_adopt_it(gamedb, database):
+    assert gamedb("roles", "apply").code == 0
+    database.query("CREATE ROLE gamedb_root SUPERUSER LOGIN")
+
+    result = gamedb("roles", "login", "gamedb_root", "--schema", "auth")
+
+    assert result.code == 1 and result.stdout == "" and result.stderr.count("\n") == 1, result.output
+    assert "role gamedb_root exists and gamedb did not create it (it is a SUPERUSER)" in result.stderr
+    assert "gamedb roles login gamedb_root --schema auth --adopt" in result.stderr
+    assert database.query("SELECT rolsuper FROM pg_roles WHERE rolname = 'gamedb_root'") == [(True,)]
+    assert database.query("SELECT count(*) FROM pg_auth_members WHERE member = 'gamedb_root'::regrole") == [(0,)]
+
+
+def test_roles_login_refuses_a_human_login_and_adopts_it_only_when_told(gamedb, database):
+    assert gamedb("roles", "apply").code == 0
+    database.query("CREATE ROLE alice LOGIN")
+
+    refused = gamedb("roles", "login", "alice", "--migrator")
+    adopted = gamedb("roles", "login", "alice", "--migrator", "--adopt")
+
+    assert refused.code == 1 and "role alice exists and gamedb did not create it" in refused.stderr
+    assert "gamedb roles login alice --migrator --adopt" in refused.stderr
+    assert adopted.code == 0, adopted.output
+    assert database.query("SELECT shobj_description('alice'::regrole, 'pg_authid')") == [("gamedb: deployer login",)]
+    assert gamedb("roles", "check").code == 0
+
+
+@pytest.mark.parametrize(
+    ("existing", "why"),
+    [
+        ("CREATE ROLE auth_owner LOGIN PASSWORD 'x'", "its attributes are not the model's"),
+        ("CREATE ROLE auth_rw SUPERUSER", "it is a SUPERUSER"),
+        ("CREATE ROLE migrator NOLOGIN NOINHERIT; COMMENT ON ROLE migrator IS 'the DBA team'", "its comment is"),
+    ],
+)
+def test_roles_apply_refuses_a_model_role_gamedb_did_not_create_until_adopted(gamedb, database, existing, why):
+    database.query(existing)
+    role = existing.split()[2]
+    before = database.query("SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = %s", (role,))
+
+    refused = gamedb("roles", "apply")
+
+    assert refused.code == 1 and refused.stderr.count("\n") == 1, refused.output
+    assert f"role {role} exists and gamedb did not create it ({why}" in refused.stderr
+    assert f"gamedb roles apply --adopt {role}" in refused.stderr
+    assert database.query("SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = %s", (role,)) == before
+    assert database.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'alembic'") == [(0,)]
+    assert gamedb("roles", "apply", "--adopt", role).code == 0
+    assert database.query("SELECT rolcanlogin, rolsuper FROM pg_roles WHERE rolname = %s", (role,)) == [(False, False)]
+    assert gamedb("roles", "check").code == 0
+
+
+def test_roles_made_by_an_earlier_gamedb_without_a_marker_are_adopted_when_they_match_the_model(gamedb, database):
+    assert gamedb("roles", "apply").code == 0
+    assert gamedb("roles", "login", "auth_svc", "--schema", "auth").code == 0
+    for role in ("migrator", "auth_owner", "auth_rw", "inventory_owner", "inventory_rw", "auth_svc"):
+        database.query(f"COMMENT ON ROLE {role} IS NULL")  # what gamedb before the marker left
+
+    assert gamedb("roles", "login", "auth_svc", "--schema", "auth").code == 0
+    applied = gamedb("roles", "apply")
+
+    assert applied.code == 0, applied.output
+    assert database.query("SELECT shobj_description('auth_rw'::regrole, 'pg_authid')") == [
+        ("gamedb: rw of schema auth",)
+    ]
+    assert gamedb("roles", "check").code == 0
+
+
+def test_status_check_all_and_upgrade_all_work_as_the_deployer_who_still_cannot_touch_data(gamedb, database):
+    assert gamedb("roles", "apply").code == 0
+    assert gamedb("roles", "login", "deployer", "--migrator").code == 0
+    deployer_url = database.url.replace("postgresql+psycopg://postgres", "postgresql+psycopg://deployer", 1)
+    for command in (["upgrade-all"], ["status", "--check"], ["check-all"], ["upgrade-all"]):
+        result = run_cli(command, url=deployer_url)
+        assert result.code == 0, (command, result.output)
+    assert "at head" in run_cli(["status"], url=deployer_url).stdout
+    deployer = database.login_uri("deployer")
+    for statement in (
+        "SELECT * FROM auth.users",
+        "INSERT INTO auth.users (login, email, password_hash) VALUES ('x', 'x', 'x')",
+        "SELECT * FROM inventory.items",
+        "CREATE TABLE auth.mine (i int)",
+        "CREATE TABLE public.mine (i int)",
+        "CREATE TABLE alembic.mine (i int)",
+        "CREATE SCHEMA mine",
+        "UPDATE alembic.alembic_version_auth SET version_num = version_num",
+    ):
+        assert sqlstate(deployer, statement) == "42501", statement

@@ -212,6 +212,13 @@ def add_gamedb_commands(sub: Any) -> None:
     ):
         parser = actions.add_parser(action, help=text)
         parser.add_argument("--schema", help="only this schema (plus the global part)")
+        parser.add_argument(
+            "--adopt",
+            action="append",
+            default=[],
+            metavar="ROLE",
+            help="take over this existing role gamedb did not create",
+        )
     check = actions.add_parser("check", help="report drift from the model; exit 1 on any")
     check.add_argument("--json", action="store_true")
     login = actions.add_parser("login", help="create or update a login")
@@ -220,6 +227,7 @@ def add_gamedb_commands(sub: Any) -> None:
     target.add_argument("--schema", help="a service login: DML on this schema only, with its timeouts")
     target.add_argument("--migrator", action="store_true", help="a deployer login that may run migrations")
     login.add_argument("--password-env", metavar="VAR", help="take the password from this environment variable")
+    login.add_argument("--adopt", action="store_true", help="take over an existing role gamedb did not create")
     roles.set_defaults(gamedb_cmd=cmd_roles)
 
     lint = sub.add_parser("lint", help="squawk over each schema's migration SQL (-x schema=NAME for one).")
@@ -501,11 +509,11 @@ def cmd_roles(options: Namespace, project: Project, schemas: dict[str, SchemaInf
     only = getattr(options, "schema", None)
     selected = [get_schema(only, schemas)] if only and action != "login" else list(schemas.values())
     if action == "sql":
-        print(render(model_statements(selected)), end="")
+        print(render(model_statements(selected, adopt=options.adopt)), end="")
         return 0
     url = resolve_url(project)
     if action == "apply":
-        apply_roles(url, selected)
+        apply_roles(url, selected, adopt=options.adopt)
         print(f"roles applied: {MIGRATOR} and {', '.join(f'{s.owner_role}/{s.rw_role}' for s in selected)}")
         return 0
     if action == "check":
@@ -520,7 +528,7 @@ def cmd_roles(options: Namespace, project: Project, schemas: dict[str, SchemaInf
     schema = None if options.migrator else get_schema(options.schema, schemas)
     validate_login_name(options.name, model_role_names(schemas.values()))  # before asking for a password
     password = read_password(options)
-    create_login(url, options.name, schemas, schema=schema, password=password)
+    create_login(url, options.name, schemas, schema=schema, password=password, adopt=options.adopt)
     print(f"login {options.name}: member of {schema.rw_role if schema else MIGRATOR}")
     if password is None:  # after the work: a failure stays one line
         print("no password set (no --password-env and no password typed)", file=sys.stderr)

@@ -92,6 +92,13 @@ class ForeignSchema(GamedbError):
     exit_code = 1
 
 
+class RoleNotManaged(GamedbError):
+    """`roles` was asked to change a role gamedb did not create (a SUPERUSER, a human login, a role
+    with another comment); nothing was changed. The message says how to adopt it on purpose."""
+
+    exit_code = 1
+
+
 # Frames in these are the machinery; the last frame outside them is the user's code that failed.
 _LIBRARY_PATHS = (
     f"{os.sep}site-packages{os.sep}",

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import psycopg
 from sqlalchemy import URL
 
-from gamedb.database import connect, db_error_line, migration_engine, psycopg_connect
+from gamedb.database import db_error_line, psycopg_connect
 from gamedb.discovery import SchemaInfo
-from gamedb.errors import RoleChangeFailed
+from gamedb.errors import RoleChangeFailed, RoleNotManaged
 from gamedb.names import validate_login_name
 from gamedb.role_check import Finding, check_roles
 from gamedb.roles import (
     DEPLOYER_SETTINGS,
     MIGRATOR,
+    NOT_MANAGED_SQLSTATE,
     login_statements,
     model_role_names,
     model_statements,
@@ -23,10 +24,11 @@ from gamedb.roles import (
 )
 
 
-def apply_roles(url: URL | str, schemas: list[SchemaInfo]) -> None:
-    """Create or repair every role, grant and setting of the model, in one transaction."""
+def apply_roles(url: URL | str, schemas: list[SchemaInfo], *, adopt: Iterable[str] = ()) -> None:
+    """Create or repair every role, grant and setting of the model, in one transaction; roles in
+    `adopt` are taken over even though gamedb did not create them."""
     with psycopg_connect(url) as conn, _refused_as_one_line("roles apply"):
-        for statement in model_statements(schemas):
+        for statement in model_statements(schemas, adopt=adopt):
             conn.execute(statement)
         conn.commit()
 
@@ -38,35 +40,39 @@ def create_login(
     *,
     schema: SchemaInfo | None,
     password: str | None,
+    adopt: bool = False,
 ) -> None:
     """A service login (member of `<schema>_rw`, with its timeouts) or, without schema, a deployer."""
     validate_login_name(login, model_role_names(schemas.values()))
     group, settings = (schema.rw_role, session_settings(schema)) if schema else (MIGRATOR, DEPLOYER_SETTINGS)
+    how = f"gamedb roles login {login} " + (f"--schema {schema.name}" if schema else "--migrator") + " --adopt"
     with psycopg_connect(url) as conn, _refused_as_one_line(f"roles login {login}"):
         verifier = None
         if password is not None:
             # libpq computes the SCRAM verifier client-side: the password itself never reaches the server
             verifier = conn.pgconn.encrypt_password(password.encode(), login.encode(), b"scram-sha-256").decode()
-        for statement in login_statements(login, group, settings, verifier):
+        statements = login_statements(
+            login, group, settings, verifier, schema=schema.name if schema else None, adopt=adopt, how=how
+        )
+        for statement in statements:
             conn.execute(statement)
         conn.commit()
 
 
 @contextmanager
 def _refused_as_one_line(what: str) -> Iterator[None]:
-    """A statement the server refused (no privilege, a role that is missing) becomes one masked line;
-    leaving the connection's block rolls the transaction back, so nothing of it is kept."""
+    """A statement the server refused (no privilege, a role that is missing, a role gamedb does not
+    manage) becomes one masked line; leaving the connection's block rolls the transaction back, so
+    nothing of it is kept."""
     try:
         yield
     except psycopg.Error as exc:
+        if exc.sqlstate == NOT_MANAGED_SQLSTATE and exc.diag.message_primary:
+            raise RoleNotManaged(f"{what}: {exc.diag.message_primary}") from None
         raise RoleChangeFailed(f"{what}: {db_error_line(exc)}; nothing changed") from None
 
 
 def role_findings(url: URL | str, schemas: list[SchemaInfo]) -> list[Finding]:
     """Everything that differs from the model."""
-    engine = migration_engine(url)
-    try:
-        with connect(engine) as conn:
-            return check_roles(conn, schemas)
-    finally:
-        engine.dispose()
+    with psycopg_connect(url) as conn, _refused_as_one_line("roles check"):
+        return check_roles(conn, schemas)

@@ -1,7 +1,8 @@
 """Least-privilege roles for every schema: the model, as SQL a DBA can read, applied idempotently.
 
 - `migrator` NOLOGIN NOINHERIT: member of every `<s>_owner`; deployer logins are members of it and
-  get nothing until a migration does SET ROLE <s>_owner (they may read the version tables).
+  get nothing until a migration does SET ROLE <s>_owner; they may read the version tables and look
+  into the service schemas (USAGE, for reflection: no table privilege, no CREATE).
 - `<s>_owner` NOLOGIN: owns schema `<s>`, everything in it and `alembic.alembic_version_<s>`.
 - `<s>_rw` NOLOGIN: USAGE on `<s>`; SELECT/INSERT/UPDATE/DELETE on its tables, USAGE/SELECT on its
   sequences, EXECUTE on its functions, through role-wide default privileges of `<s>_owner` (they
@@ -9,11 +10,14 @@
 - Service logins are members of one `<s>_rw` and carry the schema's session timeouts themselves
   (role settings are not inherited through membership).
 
-Every name reaching SQL is validated first and then quoted (psycopg.sql.Identifier / Literal).
+Every role gamedb creates carries a `COMMENT ON ROLE` marker (`role_marker`); gamedb refuses to
+change an existing role without it unless told to adopt it. Every name reaching SQL is validated
+first and then quoted (psycopg.sql.Identifier / Literal).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from psycopg import sql
@@ -23,12 +27,19 @@ from gamedb.extensions import extension_statements
 from gamedb.names import VERSION_TABLE_SCHEMA
 
 MIGRATOR = "migrator"
-ROLE_ATTRIBUTES = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 SEQUENCE_PRIVILEGES = ("USAGE", "SELECT")
 DEPLOYER_SETTINGS = {"lock_timeout": "2s", "statement_timeout": "30min"}
+# SQLSTATE of the refusal to touch a role gamedb did not create (a class no PostgreSQL error uses)
+NOT_MANAGED_SQLSTATE = "GDB01"
 
 Statement = sql.Composable
+
+
+def role_marker(kind: str, schema: str | None = None) -> str:
+    """The `COMMENT ON ROLE` text by which gamedb recognises a role it made (kind: migrator, owner,
+    rw, service login, deployer login); role_check's query parses the same shape."""
+    return f"gamedb: {kind}" + (f" of schema {schema}" if schema else "")
 
 
 def _ident(*names: str) -> sql.Identifier:
@@ -45,19 +56,69 @@ def _on_database(template: str, *roles: str) -> Statement:
     return _do(sql.SQL("EXECUTE format({}, {});").format(sql.Literal(template), args))
 
 
-def ensure_role(name: str, *, login: bool, inherit: bool) -> list[Statement]:
-    """Create the role if missing, then enforce its attributes (an adopted role may be SUPERUSER...)."""
-    attrs = sql.SQL(("LOGIN" if login else "NOLOGIN") + (" INHERIT" if inherit else " NOINHERIT"))
+# Runs before gamedb touches an existing role: it must carry gamedb's marker, or be adopted on
+# purpose (--adopt), or be an unmarked role of an earlier gamedb whose attributes are exactly the
+# model's (never a superuser). Anything else stops the whole transaction with one line.
+GUARD_BODY = """
+DECLARE r pg_roles; c text; why text;
+BEGIN
+  SELECT * INTO r FROM pg_roles WHERE rolname = {name};
+  IF NOT FOUND OR {adopt} THEN RETURN; END IF;
+  c := shobj_description(r.oid, 'pg_authid');
+  IF c = {marker} THEN RETURN; END IF;
+  IF c IS NOT NULL THEN why := format('its comment is %L', c);
+  ELSIF r.rolsuper THEN why := 'it is a SUPERUSER';
+  ELSIF r.rolcanlogin <> {login} OR r.rolinherit <> {login} OR r.rolcreaterole OR r.rolcreatedb
+        OR r.rolreplication OR r.rolbypassrls OR r.rolconnlimit <> -1 THEN
+    why := 'its attributes are not the model''s';
+  ELSIF {login} AND (SELECT coalesce(array_agg(a.roleid::regrole::text), '{{}}') FROM pg_auth_members a
+                     WHERE a.member = r.oid) <> ARRAY[{member_of}]::text[] THEN
+    -- an earlier gamedb made logins members of their group and nothing else; a human login is not
+    why := format('a login that is not a member of %s alone', {member_of});
+  ELSE RETURN;  -- made by an earlier gamedb: adopted as it already matches the model
+  END IF;
+  RAISE EXCEPTION 'role % exists and gamedb did not create it (%): not changed; to let gamedb manage it, run %',
+    {name}, why, {how} USING ERRCODE = {sqlstate};
+END;
+"""
+
+
+def ensure_role(
+    name: str,
+    *,
+    kind: str,
+    schema: str | None = None,
+    login: bool,
+    adopt: bool = False,
+    how: str = "",
+    member_of: str | None = None,
+) -> list[Statement]:
+    """Refuse a role gamedb does not manage, create it if missing, enforce its attributes, mark it."""
+    attrs = sql.SQL(("LOGIN" if login else "NOLOGIN") + (" INHERIT" if login else " NOINHERIT"))
+    marker = role_marker(kind, schema)
+    guard = sql.SQL(GUARD_BODY).format(
+        name=sql.Literal(name),
+        adopt=sql.SQL("true" if adopt else "false"),
+        marker=sql.Literal(marker),
+        login=sql.SQL("true" if login else "false"),
+        how=sql.Literal(how or f"gamedb roles apply --adopt {name}"),
+        sqlstate=sql.Literal(NOT_MANAGED_SQLSTATE),
+        member_of=sql.Literal(member_of),
+    )
     return [
+        _do(guard),
         _do(sql.SQL("CREATE ROLE {} {}; EXCEPTION WHEN duplicate_object THEN NULL;").format(_ident(name), attrs)),
-        sql.SQL("ALTER ROLE {} {} " + ROLE_ATTRIBUTES).format(_ident(name), attrs),
+        sql.SQL(
+            "ALTER ROLE {} {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS CONNECTION LIMIT -1"
+        ).format(_ident(name), attrs),
+        sql.SQL("COMMENT ON ROLE {} IS {}").format(_ident(name), sql.Literal(marker)),
     ]
 
 
-def global_statements() -> list[Statement]:
+def global_statements(adopt: frozenset[str] = frozenset()) -> list[Statement]:
     """The roles and hardening every schema relies on."""
     return [
-        *ensure_role(MIGRATOR, login=False, inherit=False),
+        *ensure_role(MIGRATOR, kind="migrator", login=False, adopt=MIGRATOR in adopt),
         _on_database("REVOKE ALL ON DATABASE %I FROM PUBLIC"),  # PUBLIC had CONNECT and TEMP
         _on_database("GRANT CONNECT ON DATABASE %I TO %I", MIGRATOR),
         sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"),
@@ -68,21 +129,22 @@ def global_statements() -> list[Statement]:
     ]
 
 
-def schema_statements(info: SchemaInfo) -> list[Statement]:
-    """Owner, rw, the schema, its objects' ownership and grants, its version table; idempotent."""
+def schema_statements(info: SchemaInfo, adopt: frozenset[str] = frozenset()) -> list[Statement]:
+    """Owner, rw, the schema, its grants and its version table; idempotent."""
     owner, rw, schema = info.owner_role, info.rw_role, info.name
-    o, r, s = _ident(owner), _ident(rw), _ident(schema)
+    o, r, s, m = _ident(owner), _ident(rw), _ident(schema), _ident(MIGRATOR)
     version_table = _ident(VERSION_TABLE_SCHEMA, info.version_table)
     return [
-        *ensure_role(owner, login=False, inherit=False),
-        *ensure_role(rw, login=False, inherit=False),
-        sql.SQL("GRANT {} TO {}").format(o, _ident(MIGRATOR)),
+        *ensure_role(owner, kind="owner", schema=schema, login=False, adopt=owner in adopt),
+        *ensure_role(rw, kind="rw", schema=schema, login=False, adopt=rw in adopt),
+        sql.SQL("GRANT {} TO {}").format(o, m),
         _on_database("GRANT CONNECT ON DATABASE %I TO %I", rw),
         # the init revision's CREATE SCHEMA IF NOT EXISTS checks CREATE on the database first
         _on_database("GRANT CREATE ON DATABASE %I TO %I", owner),
-        _on_database("REVOKE CREATE, TEMPORARY ON DATABASE %I FROM %I", rw),
         # role-wide defaults (no IN SCHEMA): they survive DROP SCHEMA and cover a re-created schema
         sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} GRANT USAGE ON SCHEMAS TO {}").format(o, r),
+        # migrator (so the deployer) may look into a schema: reflection for status / check-all, no data
+        sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} GRANT USAGE ON SCHEMAS TO {}").format(o, m),
         sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} GRANT {} ON TABLES TO {}").format(
             o, sql.SQL(", ").join(map(sql.SQL, TABLE_PRIVILEGES)), r
         ),
@@ -91,14 +153,11 @@ def schema_statements(info: SchemaInfo) -> list[Statement]:
         sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} GRANT EXECUTE ON FUNCTIONS TO {}").format(o, r),
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(s, o),
         sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(s, o),
-        _do(sql.SQL(REPAIR_BODY).format(schema=sql.Literal(schema), owner=sql.Literal(owner), rw=sql.Literal(rw))),
-        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, r),
+        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}, {}").format(s, r, m),
         sql.SQL("GRANT {} ON ALL TABLES IN SCHEMA {} TO {}").format(
             sql.SQL(", ").join(map(sql.SQL, TABLE_PRIVILEGES)), s, r
         ),
-        sql.SQL("REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA {} FROM {}").format(s, r),
         sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(s, r),
-        sql.SQL("REVOKE UPDATE ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(s, r),
         sql.SQL("REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA {} FROM PUBLIC").format(s),
         sql.SQL("GRANT EXECUTE ON ALL ROUTINES IN SCHEMA {} TO {}").format(s, r),
         # the version table, pre-created with Alembic's own DDL, owned by the owner, closed to rw
@@ -108,133 +167,62 @@ def schema_statements(info: SchemaInfo) -> list[Statement]:
         ).format(version_table, _ident(f"{info.version_table}_pkc")),
         sql.SQL("ALTER TABLE {} OWNER TO {}").format(version_table, o),
         sql.SQL("REVOKE ALL ON TABLE {} FROM PUBLIC, {}").format(version_table, r),
-        sql.SQL("GRANT SELECT ON TABLE {} TO {}").format(version_table, _ident(MIGRATOR)),
-        _do(
-            sql.SQL(MEMBERSHIP_BODY).format(
-                owner=sql.Literal(owner),
-                rw=sql.Literal(rw),
-                migrator=sql.Literal(MIGRATOR),
-                settings=_settings_sql(session_settings(info)),
-            )
-        ),
+        sql.SQL("GRANT SELECT ON TABLE {} TO {}").format(version_table, m),
     ]
 
 
-def deployer_statements() -> list[Statement]:
-    """Re-apply the deployer logins' settings (members of migrator that can log in)."""
-    return [
-        _do(sql.SQL(DEPLOYER_BODY).format(migrator=sql.Literal(MIGRATOR), settings=_settings_sql(DEPLOYER_SETTINGS)))
-    ]
-
-
-def _settings_sql(settings: dict[str, str]) -> sql.Composable:
-    """EXECUTE statements setting each of `settings` on login r.rolname in this database."""
-    return sql.SQL(" ").join(
-        sql.SQL(
-            "EXECUTE format('ALTER ROLE %I IN DATABASE %I SET %s = %L', r.rolname, current_database(), {}, {});"
-        ).format(sql.Literal(name), sql.Literal(value))
-        for name, value in settings.items()
-    )
-
-
-# Memberships as the model has them: only migrator in the owner; only logins in rw; rw in nothing;
-# rw's logins not in migrator or the owner, each carrying the schema's session settings.
-MEMBERSHIP_BODY = """
-DECLARE r record;
-BEGIN
-  FOR r IN SELECT m.rolname FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid
-             JOIN pg_roles m ON m.oid = a.member WHERE g.rolname = {owner} AND m.rolname <> {migrator} LOOP
-    EXECUTE format('REVOKE %I FROM %I', {owner}, r.rolname);
-  END LOOP;
-  FOR r IN SELECT m.rolname FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid
-             JOIN pg_roles m ON m.oid = a.member WHERE g.rolname = {rw} AND NOT m.rolcanlogin LOOP
-    EXECUTE format('REVOKE %I FROM %I', {rw}, r.rolname);
-  END LOOP;
-  FOR r IN SELECT g.rolname FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid
-             JOIN pg_roles m ON m.oid = a.member WHERE m.rolname = {rw} LOOP
-    EXECUTE format('REVOKE %I FROM %I', r.rolname, {rw});
-  END LOOP;
-  FOR r IN SELECT m.rolname FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid
-             JOIN pg_roles m ON m.oid = a.member WHERE g.rolname = {rw} AND m.rolcanlogin LOOP
-    IF pg_has_role(r.rolname, {migrator}, 'MEMBER') AND EXISTS (SELECT 1 FROM pg_auth_members a
-        WHERE a.roleid = {migrator}::regrole AND a.member = r.rolname::regrole) THEN
-      EXECUTE format('REVOKE %I FROM %I', {migrator}, r.rolname);
-    END IF;
-    {settings}
-  END LOOP;
-END;
-"""
-
-DEPLOYER_BODY = """
-DECLARE r record;
-BEGIN
-  FOR r IN SELECT m.rolname FROM pg_auth_members a JOIN pg_roles g ON g.oid = a.roleid
-             JOIN pg_roles m ON m.oid = a.member WHERE g.rolname = {migrator} AND m.rolcanlogin LOOP
-    {settings}
-  END LOOP;
-END;
-"""
-
-
-# Runs inside a DO block with {schema}, {owner}, {rw} as literals. Hands every object of the schema
-# to its owner (objects created without SET ROLE belong to whoever ran them; extension members are
-# left alone) and takes back any privilege granted to a role outside the model.
+# Executes the repair of every row of role_check's query in one phase: the statements `roles check`
+# would have reported as deviations. Phase 1 (ownership, attributes, memberships) runs before
+# phase 2 (privileges, default privileges, settings), which it changes.
 REPAIR_BODY = """
-DECLARE r record;
+DECLARE gamedb_repair record;  -- a name the query's own aliases never use
 BEGIN
-  FOR r IN SELECT c.oid::regclass AS obj, c.relkind FROM pg_class c
-            WHERE c.relnamespace = {schema}::regnamespace AND c.relkind IN ('r','p','v','m','f','S')
-              AND c.relowner <> {owner}::regrole
-              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                              AND d.objid = c.oid AND d.deptype IN ('e', 'a', 'i'))
-            ORDER BY c.relkind = 'S' LOOP
-    EXECUTE format('ALTER %s %s OWNER TO %I',
-                   CASE r.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
-                                  WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE'
-                                  ELSE 'TABLE' END, r.obj, {owner});
-  END LOOP;
-  FOR r IN SELECT p.oid::regprocedure AS obj FROM pg_proc p
-            WHERE p.pronamespace = {schema}::regnamespace AND p.proowner <> {owner}::regrole
-              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
-                              AND d.objid = p.oid AND d.deptype = 'e') LOOP
-    EXECUTE format('ALTER ROUTINE %s OWNER TO %I', r.obj, {owner});
-  END LOOP;
-  FOR r IN SELECT t.oid::regtype AS obj FROM pg_type t
-            WHERE t.typnamespace = {schema}::regnamespace AND t.typtype IN ('e', 'd')
-              AND t.typowner <> {owner}::regrole
-              AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass
-                              AND d.objid = t.oid AND d.deptype = 'e') LOOP
-    EXECUTE format('ALTER TYPE %s OWNER TO %I', r.obj, {owner});
-  END LOOP;
-  FOR r IN SELECT DISTINCT c.oid::regclass AS obj, c.relkind, a.grantee::regrole::text AS grantee
-             FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
-            WHERE c.relnamespace = {schema}::regnamespace AND a.grantee <> 0
-              AND a.grantee NOT IN ({owner}::regrole, {rw}::regrole) LOOP
-    EXECUTE format('REVOKE ALL ON %s %s FROM %I',
-                   CASE r.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.obj, r.grantee);
-  END LOOP;
-  FOR r IN SELECT DISTINCT c.oid::regclass AS obj, c.relkind FROM pg_class c
-             CROSS JOIN LATERAL aclexplode(c.relacl) a
-            WHERE c.relnamespace = {schema}::regnamespace AND a.grantee = 0 LOOP
-    EXECUTE format('REVOKE ALL ON %s %s FROM PUBLIC',
-                   CASE r.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, r.obj);
-  END LOOP;
-  FOR r IN SELECT DISTINCT a.grantee::regrole::text AS grantee
-             FROM pg_namespace n CROSS JOIN LATERAL aclexplode(n.nspacl) a
-            WHERE n.nspname = {schema} AND a.grantee <> 0
-              AND a.grantee NOT IN ({owner}::regrole, {rw}::regrole) LOOP
-    EXECUTE format('REVOKE ALL ON SCHEMA %I FROM %I', {schema}, r.grantee);
+  FOR gamedb_repair IN SELECT DISTINCT fix FROM ({query}) d WHERE d.phase = {phase} AND d.fix IS NOT NULL
+                       ORDER BY 1 LOOP
+    EXECUTE gamedb_repair.fix;
   END LOOP;
 END;
 """
+
+
+def repair_statements(schemas: list[SchemaInfo]) -> list[Statement]:
+    """Revoke, reset and re-grant whatever differs from the model: what `roles check` reports."""
+    from gamedb.role_check import deviations_query
+
+    query = deviations_query(schema_arrays(schemas), deployer_settings_json())
+    return [_do(sql.SQL(REPAIR_BODY).format(query=query, phase=sql.Literal(phase))) for phase in (1, 2)]
+
+
+def schema_arrays(schemas: list[SchemaInfo]) -> dict[str, sql.Composable]:
+    """The declared schemas as parallel array literals for role_check's query."""
+    return {
+        "names": sql.Literal([i.name for i in schemas]),
+        "owners": sql.Literal([i.owner_role for i in schemas]),
+        "rws": sql.Literal([i.rw_role for i in schemas]),
+        "version_tables": sql.Literal([i.version_table for i in schemas]),
+        "settings": sql.Literal([json.dumps(session_settings(i), sort_keys=True) for i in schemas]),
+    }
+
+
+def deployer_settings_json() -> sql.Composable:
+    return sql.Literal(json.dumps(DEPLOYER_SETTINGS, sort_keys=True))
 
 
 def login_statements(
-    login: str, member_of: str, settings: dict[str, str], password_verifier: str | None
+    login: str,
+    member_of: str,
+    settings: dict[str, str],
+    password_verifier: str | None,
+    *,
+    schema: str | None = None,
+    adopt: bool = False,
+    how: str = "",
 ) -> list[Statement]:
-    """A login in one group role, with its settings in this database and an optional SCRAM verifier."""
+    """A login in one group role (a service login of `schema`, else a deployer), its settings in
+    this database and an optional SCRAM verifier."""
+    kind = "service login" if schema else "deployer login"
     statements = [
-        *ensure_role(login, login=True, inherit=True),
+        *ensure_role(login, kind=kind, schema=schema, login=True, adopt=adopt, how=how, member_of=member_of),
         sql.SQL("GRANT {} TO {}").format(_ident(member_of), _ident(login)),
     ]
     for name, value in settings.items():
@@ -264,15 +252,17 @@ def render(statements: Iterable[Statement]) -> str:
     return "".join(s.as_string(None) + ";\n" for s in statements)
 
 
-def model_statements(schemas: Iterable[SchemaInfo]) -> list[Statement]:
-    """Everything `roles apply` runs: global roles, declared extensions, each schema, the deployers' settings."""
+def model_statements(schemas: Iterable[SchemaInfo], *, adopt: Iterable[str] = ()) -> list[Statement]:
+    """Everything `roles apply` runs: global roles, declared extensions, each schema, then the repair
+    of every deviation `roles check` reports (for these schemas and every role gamedb marked)."""
     schemas = list(schemas)
-    statements = global_statements()
+    adopted = frozenset(adopt)
+    statements = global_statements(adopted)
     # extension_statements quotes the names it was given, after discovery validated them
     statements += [sql.SQL(s) for s in extension_statements(e for info in schemas for e in info.extensions)]
     for info in schemas:
-        statements += schema_statements(info)
-    return statements + deployer_statements()
+        statements += schema_statements(info, adopted)
+    return statements + repair_statements(schemas)
 
 
 def model_role_names(schemas: Iterable[SchemaInfo]) -> set[str]:
