@@ -1,4 +1,4 @@
-"""Alembic's env.py for every service schema; the logic lives in gamedb.runtime.
+"""Alembic's env.py for every service schema; the logic lives in gamedb.migrate.environment.
 
 Each run works on one schema (`-x schema=NAME`) and records its revisions in that schema's own
 version table, alembic.alembic_version_<schema>.
@@ -6,7 +6,7 @@ version table, alembic.alembic_version_<schema>.
 
 from alembic import context
 
-from gamedb.runtime import run_env, schema_version_tables
+from gamedb.migrate.environment import run_env, schema_version_tables
 
 # The seed's mapping, computed from the services' gamedb.schemas entry points; never edited by hand.
 SCHEMA_VERSION_TABLES: dict[str, str] = schema_version_tables(context.config)

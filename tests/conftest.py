@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from gamedb import embedded, testing
-from gamedb.scaffold import ServiceLayout, register_in_place, write_revision, write_service
+from gamedb import testing
+from gamedb.scaffold.files import ServiceLayout, register_in_place, write_revision, write_service
+from gamedb.server import embedded
 from gamedb.testing import ThrowawayDatabase
 
 REPO = Path(__file__).resolve().parents[1]

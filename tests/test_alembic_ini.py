@@ -28,7 +28,7 @@ def test_env_py_exposes_the_seeds_schema_version_tables(gamedb):
     source = (REPO / "migrations" / "env.py").read_text()
     assert "SCHEMA_VERSION_TABLES" in source
 
-    from gamedb.runtime import schema_version_tables
+    from gamedb.migrate.environment import schema_version_tables
 
     assert schema_version_tables() == {
         "auth": "alembic_version_auth",

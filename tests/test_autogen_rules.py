@@ -3,11 +3,14 @@ difference needs, how value additions are placed. The behaviour on a real server
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from gamedb.autogen.defaults import defaults_differ, normalize_default
-from gamedb.autogen.enums import AddEnumValuesOp, CreateEnumOp, DropEnumOp, RecreateEnumOp, enum_ops
-from gamedb.enum_ops import add_values_sql, create_sql, recreate_sql
+from gamedb.autogen.enums import IMPORT, AddEnumValuesOp, CreateEnumOp, DropEnumOp, RecreateEnumOp, enum_ops
+from gamedb.migrate import enum_ops as enum_helpers
+from gamedb.migrate.enum_ops import add_values_sql, create_sql, recreate_sql
 
 
 @pytest.mark.parametrize(
@@ -94,3 +97,9 @@ def test_enum_values_and_names_are_quoted_in_every_statement():
 def test_a_value_that_would_end_the_do_block_is_refused():
     with pytest.raises(ValueError, match=r"contains \$gamedb\$"):
         recreate_sql("s", "e", ["a$gamedb$b"])
+
+
+def test_a_generated_revision_imports_the_enum_helpers_from_gamedb_migrate():
+    module, _, name = IMPORT.removeprefix("from ").partition(" import ")
+    assert (module, name) == ("gamedb.migrate", "enum_ops")
+    assert getattr(importlib.import_module(module), name) is enum_helpers

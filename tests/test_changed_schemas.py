@@ -11,7 +11,7 @@ import pytest
 from test_ci_workflow import run_matrix_step
 
 from conftest import REPO, run_cli
-from gamedb.scaffold import register_in_place, write_service
+from gamedb.scaffold.files import register_in_place, write_service
 
 
 def git(repo: Path, *args: str) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from gamedb.discovery import discover_schemas
-from gamedb.migration_session import prepare_migration_session
+from gamedb.migrate.session import prepare_migration_session
 
 AUTH = discover_schemas()["auth"]
 

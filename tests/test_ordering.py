@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from gamedb.declaration import SchemaDeclaration
 from gamedb.discovery import SchemaInfo
+from gamedb.discovery.declaration import SchemaDeclaration
 from gamedb.errors import DiscoveryError
 from gamedb.fleet import upgrade_order
-from gamedb.revision_index import RevisionIndex, UnreadableRevisions
+from gamedb.migrate.revision_index import RevisionIndex, UnreadableRevisions
 
 
 def schema(name: str, *depends_on: str) -> SchemaInfo:

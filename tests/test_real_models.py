@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import REPO, apply_with_psql, run_cli
-from gamedb.database import service_engine
-from gamedb.scaffold import ServiceLayout, register_in_place
+from gamedb.scaffold.files import ServiceLayout, register_in_place
+from gamedb.server import service_engine
 from gamedb.testing import SCHEMA_CATALOG, ThrowawayDatabase
 
 MATERIAL = Path(__file__).parent / "material" / "league"
@@ -164,6 +164,7 @@ def test_a_realistic_service_round_trips_as_generated(cli, league, database, psq
 
     tables = init_and_tables(cli, league)
     text = tables.read_text()
+    assert "from gamedb.migrate import enum_ops" in text
     assert text.index("enum_ops.create('league', 'visibility'") < text.index("op.create_table(")
     assert "import game_league.types" in text and "game_league.types.Slug(length=64)" in text
     assert text.index("op.create_foreign_key(op.f('fk_players_team_id_teams')") > text.rindex("op.create_table(")
@@ -390,7 +391,7 @@ def test_alembic_comparison_notes_show_only_with_verbose(cli, league):
 def test_enums_declared_every_way_land_in_the_service_schema(league):
     code = (
         "from gamedb.discovery import discover_schemas\n"
-        "from gamedb.model_enums import enum_uses\n"
+        "from gamedb.discovery.enums import enum_uses\n"
         "info = discover_schemas()['league']\n"
         "print(sorted({(u.type.schema, u.type.name) for u in enum_uses(info.metadata)}))\n"
         "print(sum(1 for u in enum_uses(info.metadata) if u.type.name == 'visibility'))\n"

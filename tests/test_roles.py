@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from conftest import apply_with_psql, run_cli
-from gamedb.database import service_engine
+from gamedb.server import service_engine
 
 CHAT = {
     "chat": [

@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from conftest import apply_with_psql, spawn_cli
 from gamedb.discovery import discover_schemas
-from gamedb.migration_session import acquire_schema_lock
+from gamedb.migrate.session import acquire_schema_lock
 
 INSTALLED = sorted(discover_schemas())
 

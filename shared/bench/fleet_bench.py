@@ -36,9 +36,9 @@ from pathlib import Path
 
 from sqlalchemy import make_url
 
-from gamedb import embedded
 from gamedb.discovery import discover_schemas
-from gamedb.scaffold import register_in_place, write_revision, write_service
+from gamedb.scaffold.files import register_in_place, write_revision, write_service
+from gamedb.server import embedded
 from gamedb.testing import ThrowawayDatabase
 
 REPO = Path(__file__).resolve().parents[2]

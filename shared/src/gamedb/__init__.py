@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from gamedb.declaration import NAMING_CONVENTION, SchemaDeclaration
+from gamedb.discovery.declaration import NAMING_CONVENTION, SchemaDeclaration
 
 __all__ = ["NAMING_CONVENTION", "SchemaDeclaration"]

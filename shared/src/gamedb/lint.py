@@ -22,12 +22,12 @@ from pathlib import Path
 from alembic import command
 from alembic.util import to_tuple
 
-from gamedb.alembic_config import make_config, script_directory
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import GamedbError
+from gamedb.migrate.config import make_config, script_directory
+from gamedb.migrate.run_options import set_run_options
 from gamedb.names import VERSION_TABLE_SCHEMA
 from gamedb.project import Project
-from gamedb.run_options import set_run_options
 
 
 def revision_scripts(project: Project, schemas: dict[str, SchemaInfo], info: SchemaInfo) -> list[tuple[str, str]]:

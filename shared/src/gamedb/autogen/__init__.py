@@ -1,4 +1,5 @@
-"""Autogenerate configured for one schema: what it compares, how it writes a revision.
+"""Models versus database for one schema: what autogenerate compares (comparators, reflection), how
+it writes a revision (rendering), and drift as short readable lines (`drift`).
 
 `autogenerate_options(schema)` is the one set of options given to Alembic by every run that compares
 models with the database: `revision --autogenerate`, `check`, `check-all` and `status`.

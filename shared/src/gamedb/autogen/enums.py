@@ -15,7 +15,7 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops
 from sqlalchemy import Connection, text
 
-from gamedb.model_enums import declared_enums
+from gamedb.discovery.enums import declared_enums
 
 SCHEMA_OPTION = "gamedb_schema"
 
@@ -143,7 +143,7 @@ def _register() -> None:
 
 _register()
 
-IMPORT = "from gamedb import enum_ops"
+IMPORT = "from gamedb.migrate import enum_ops"
 
 
 @renderers.dispatch_for(CreateEnumOp)

@@ -74,7 +74,7 @@ def run(argv: Sequence[str]) -> int:
     except GamedbError as exc:
         if debug:
             raise
-        from gamedb.database import error_line
+        from gamedb.server.connections import error_line
 
         print(f"gamedb: error: {error_line(exc)}", file=sys.stderr)
         return exc.exit_code
@@ -95,7 +95,7 @@ def failure_line(exc: Exception) -> str:
     """An unexpected exception as one masked line: a database error, a SQLAlchemy error or the service's code."""
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-    from gamedb.database import db_error_line, error_line, redact
+    from gamedb.server.connections import db_error_line, error_line, redact
 
     psycopg_error = getattr(sys.modules.get("psycopg"), "Error", None)
     if isinstance(exc, DBAPIError) or (psycopg_error is not None and isinstance(exc, psycopg_error)):
@@ -293,12 +293,12 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
     from alembic.util import CommandError
     from sqlalchemy.exc import DBAPIError
 
-    from gamedb.alembic_config import check_revision_options, check_revision_target, make_config, script_directory
-    from gamedb.database import db_error_line, error_line
     from gamedb.discovery import get_schema
-    from gamedb.migration_session import check_session_settings, retry_lock_timeouts
-    from gamedb.run_options import set_run_options
-    from gamedb.runtime import init_revision_body
+    from gamedb.migrate.config import check_revision_options, check_revision_target, make_config, script_directory
+    from gamedb.migrate.environment import init_revision_body
+    from gamedb.migrate.run_options import set_run_options
+    from gamedb.migrate.session import check_session_settings, retry_lock_timeouts
+    from gamedb.server.connections import db_error_line, error_line
 
     fn, positional, kwarg = options.cmd
     name = fn.__name__
@@ -344,8 +344,8 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
 
 
 def cmd_schemas(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
-    from gamedb.changes import changed_schemas
     from gamedb.discovery import load_all_models
+    from gamedb.discovery.changes import changed_schemas
 
     load_all_models(schemas)
     if options.changed_since is not None:
@@ -380,8 +380,8 @@ def cmd_schemas(options: Namespace, project: Project, schemas: dict[str, SchemaI
 
 
 def cmd_status(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
-    from gamedb.database import resolve_url
     from gamedb.fleet import database_status
+    from gamedb.server.connections import resolve_url
 
     status = database_status(project, schemas, resolve_url(project), compare_models=not options.no_drift)
     if options.json:
@@ -419,8 +419,8 @@ def print_status(status: DatabaseStatus) -> None:
 
 def check_schema(project: Project, schema: SchemaInfo) -> int:
     """`gamedb -x schema=S check`: the schema's models against the database, as readable lines."""
-    from gamedb.database import resolve_url
     from gamedb.fleet import database_status
+    from gamedb.server.connections import resolve_url
 
     status = database_status(project, {schema.name: schema}, resolve_url(project))
     print_findings(status, fix=f"run gamedb -x schema={schema.name} upgrade head first")
@@ -446,8 +446,8 @@ def print_findings(status: DatabaseStatus, fix: str = "run upgrade-all first") -
 
 
 def cmd_check_all(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
-    from gamedb.database import resolve_url
     from gamedb.fleet import database_status
+    from gamedb.server.connections import resolve_url
 
     status = database_status(project, schemas, resolve_url(project))
     print_findings(status)
@@ -460,8 +460,8 @@ def cmd_check_all(options: Namespace, project: Project, schemas: dict[str, Schem
 
 
 def cmd_upgrade_all(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
-    from gamedb.database import resolve_url
     from gamedb.fleet import upgrade_all, write_upgrade_plan
+    from gamedb.server.connections import resolve_url
 
     if options.sql:
         write_upgrade_plan(project, schemas, sys.stdout)
@@ -499,11 +499,11 @@ def print_upgrade_report(report: UpgradeReport) -> None:
 
 
 def cmd_roles(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
-    from gamedb.database import resolve_url
     from gamedb.discovery import get_schema
     from gamedb.names import validate_login_name
-    from gamedb.role_admin import apply_roles, create_login, role_findings
-    from gamedb.roles import MIGRATOR, model_role_names, model_statements, render
+    from gamedb.roles.apply import apply_roles, create_login, model_statements, role_findings
+    from gamedb.roles.model import MIGRATOR, model_role_names, render
+    from gamedb.server.connections import resolve_url
 
     action = options.roles_action
     only = getattr(options, "schema", None)
@@ -562,7 +562,7 @@ def cmd_lint(options: Namespace, project: Project, schemas: dict[str, SchemaInfo
 
 
 def cmd_new_service(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
-    from gamedb.new_service import create_service
+    from gamedb.scaffold.new_service import create_service
 
     made = create_service(project, schemas, options.name, install=not options.no_install)
     name = options.name
@@ -584,8 +584,8 @@ def cmd_new_service(options: Namespace, project: Project, schemas: dict[str, Sch
 
 
 def cmd_server(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
-    from gamedb import embedded
-    from gamedb.database import URL_ENV, libpq_url, resolve_url
+    from gamedb.server import embedded
+    from gamedb.server.connections import URL_ENV, libpq_url, resolve_url
 
     if options.action == "stop":
         if os.environ.get(URL_ENV):

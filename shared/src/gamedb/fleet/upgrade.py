@@ -1,4 +1,4 @@
-"""Whole-database operations: upgrade order, version rows, status, upgrade-all and its SQL plan.
+"""`gamedb upgrade-all`: every schema to its head, in dependency order, up to `jobs` at once.
 
 A schema already at its head costs one row read and one pass over its revision files' text:
 Alembic (which imports every revision file) only runs for schemas with something to do.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import json
 import logging
 import multiprocessing
 import os
@@ -17,237 +16,26 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import nullcontext
 from dataclasses import dataclass, field
-from graphlib import CycleError, TopologicalSorter
-from typing import Any, TextIO
+from graphlib import TopologicalSorter
 
 from alembic import command
-from alembic.util import CommandError, to_tuple
-from psycopg import sql
-from sqlalchemy import URL, Connection, Engine
+from alembic.util import CommandError
+from sqlalchemy import URL, Engine
 from sqlalchemy.exc import DBAPIError
 
-from gamedb.alembic_config import make_config, script_directory
-from gamedb.database import connect, error_line, migration_engine
 from gamedb.discovery import SchemaInfo
-from gamedb.drift import schema_drift
-from gamedb.errors import DiscoveryError, GamedbError
-from gamedb.migration_session import check_session_settings, retry_lock_timeouts
-from gamedb.names import EXTENSIONS_SCHEMA, VERSION_TABLE_SCHEMA
+from gamedb.errors import GamedbError
+from gamedb.fleet.order import revision_index, upgrade_order
+from gamedb.fleet.status import pending_revisions, read_versions, version_rows_problem
+from gamedb.migrate.config import make_config
+from gamedb.migrate.revision_index import RevisionIndex
+from gamedb.migrate.run_options import set_run_options
+from gamedb.migrate.session import check_session_settings, retry_lock_timeouts
 from gamedb.project import Project
-from gamedb.revision_index import RevisionIndex, UnreadableRevisions, read_revision_index
-from gamedb.run_options import set_run_options
+from gamedb.server.connections import connect, error_line, migration_engine
 
-log = logging.getLogger("gamedb.fleet")
-
-SYSTEM_SCHEMAS = frozenset({"public", "information_schema", VERSION_TABLE_SCHEMA, EXTENSIONS_SCHEMA})
-
-
-def upgrade_order(schemas: dict[str, SchemaInfo]) -> list[SchemaInfo]:
-    """Schemas so that each comes after everything in its depends_on; by name among equals."""
-    sorter = TopologicalSorter({name: set(info.depends_on) & schemas.keys() for name, info in schemas.items()})
-    try:
-        sorter.prepare()
-    except CycleError as exc:
-        raise DiscoveryError(f"depends_on forms a cycle among schemas: {', '.join(sorted(set(exc.args[1])))}") from None
-    ordered: list[SchemaInfo] = []
-    while sorter.is_active():
-        ready = sorted(sorter.get_ready())
-        ordered += [schemas[name] for name in ready]
-        sorter.done(*ready)
-    return ordered
-
-
-def revision_index(project: Project, schemas: dict[str, SchemaInfo], info: SchemaInfo) -> RevisionIndex:
-    """The schema's revision graph: from the files' text, or from Alembic when the text is unusual."""
-    try:
-        return read_revision_index(info.versions_dir)
-    except UnreadableRevisions as exc:
-        log.debug("%s: %s; asking Alembic", info.name, exc)
-    script = script_directory(make_config(project, schemas, info))
-    return RevisionIndex({s.revision: to_tuple(s.down_revision, default=()) for s in script.walk_revisions()})
-
-
-# What status needs besides drift, in one round trip (one simple-protocol request): a DO block reads
-# each declared version table that exists (table names can't be parameters of a plain SELECT) into a
-# transaction-local setting, then one SELECT returns every schema's name, every table of schema
-# `alembic` and those rows.
-CATALOG_SCRIPT = r"""
-DO $gamedb$
-DECLARE
-    version_table text;
-    found jsonb := '{{}}';
-    rows jsonb;
-BEGIN
-    FOR version_table IN
-        SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = {schema} AND c.relkind IN ('r', 'p') AND c.relname = ANY({declared})
-    LOOP
-        EXECUTE format('SELECT coalesce(jsonb_agg(version_num), ''[]'') FROM %I.%I', {schema}, version_table)
-            INTO rows;
-        found := found || jsonb_build_object(version_table, rows);
-    END LOOP;
-    PERFORM set_config('gamedb.version_rows', found::text, true);
-END $gamedb$;
-SELECT 'schema', nspname, NULL FROM pg_namespace WHERE nspname NOT LIKE 'pg\_%'
-UNION ALL
-SELECT 'table', c.relname, NULL FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = {schema} AND c.relkind IN ('r', 'p')
-UNION ALL
-SELECT 'versions', key, value::text FROM jsonb_each(current_setting('gamedb.version_rows')::jsonb)
-"""
-
-
-@dataclass(frozen=True)
-class CatalogSnapshot:
-    """What the database holds of the fleet, read in one round trip."""
-
-    namespaces: set[str]
-    version_tables: set[str]  # every table of schema `alembic`
-    versions: dict[str, list[str]]  # schema -> rows of its version table ([] when missing or empty)
-
-
-def read_catalog(connection: Connection, schemas: list[SchemaInfo]) -> CatalogSnapshot:
-    """Namespaces, the tables of schema `alembic` and every declared schema's version rows, in one request."""
-    by_table = {info.version_table: info.name for info in schemas}
-    with connection.begin() if not connection.in_transaction() else nullcontext():
-        cursor = connection.connection.cursor()
-        try:
-            script = sql.SQL(CATALOG_SCRIPT).format(
-                schema=sql.Literal(VERSION_TABLE_SCHEMA), declared=sql.Literal(sorted(by_table))
-            )
-            cursor.execute(script.as_string(cursor))  # no parameters: one simple-protocol request
-            cursor.nextset()  # past the DO block's empty result
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
-    versions: dict[str, list[str]] = {info.name: [] for info in schemas}
-    for kind, name, found in rows:
-        if kind == "versions" and name in by_table:
-            versions[by_table[name]] = sorted(json.loads(found))
-    return CatalogSnapshot(
-        namespaces={name for kind, name, _ in rows if kind == "schema"},
-        version_tables={name for kind, name, _ in rows if kind == "table"},
-        versions=versions,
-    )
-
-
-def read_versions(connection: Connection, schemas: list[SchemaInfo]) -> dict[str, list[str]]:
-    """Each schema's rows in its version table, in one round trip ([] when the table is missing)."""
-    return read_catalog(connection, schemas).versions
-
-
-@dataclass
-class SchemaStatus:
-    """One schema's line in `gamedb status`."""
-
-    schema: str
-    version_table: str
-    current: list[str]
-    heads: list[str]
-    pending: list[str]
-    drift: list[str] | None  # None: not compared (pending revisions first)
-    problem: str | None = None  # version rows no run can start from (upgrade-all refuses them too)
-
-    @property
-    def state(self) -> str:
-        if self.problem:
-            return f"broken: {self.problem}"
-        if self.pending:
-            return f"{len(self.pending)} pending"
-        if self.drift:
-            return "drift"
-        return "at head"
-
-    @property
-    def clean(self) -> bool:
-        return not self.problem and not self.pending and not self.drift
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "schema": self.schema,
-            "version_table": f"{VERSION_TABLE_SCHEMA}.{self.version_table}",
-            "current": self.current,
-            "heads": self.heads,
-            "pending": self.pending,
-            "drift": self.drift,
-            "problem": self.problem,
-            "state": self.state,
-        }
-
-
-@dataclass
-class DatabaseStatus:
-    """Every declared schema, plus what the database holds that no service declares."""
-
-    schemas: list[SchemaStatus]
-    undeclared_schemas: list[str]
-    orphan_version_tables: list[str]
-
-    @property
-    def clean(self) -> bool:
-        return all(s.clean for s in self.schemas)
-
-
-def database_status(
-    project: Project, schemas: dict[str, SchemaInfo], url: URL, *, compare_models: bool = True
-) -> DatabaseStatus:
-    """Current revision, head, pending revisions and (for schemas at head) drift of every schema.
-
-    Without `compare_models` it is one query: versions, undeclared schemas and orphan version tables.
-    """
-    ordered = upgrade_order(schemas)
-    engine = migration_engine(url)
-    try:
-        with connect(engine) as conn:
-            catalog = read_catalog(conn, ordered)
-            current = catalog.versions
-            rows: list[SchemaStatus] = []
-            for info in ordered:
-                index = revision_index(project, schemas, info)
-                problem = version_rows_problem(index, current[info.name])
-                pending = [] if problem else _pending(index, current[info.name])
-                drift = None if pending or problem or not compare_models else schema_drift(conn, info)
-                rows.append(
-                    SchemaStatus(
-                        info.name, info.version_table, current[info.name], index.heads, pending, drift, problem
-                    )
-                )
-    finally:
-        engine.dispose()
-    declared_tables = {info.version_table for info in ordered}
-    return DatabaseStatus(
-        rows,
-        sorted(catalog.namespaces - SYSTEM_SCHEMAS - set(schemas)),
-        sorted(t for t in catalog.version_tables if t.startswith("alembic_version_") and t not in declared_tables),
-    )
-
-
-def version_rows_problem(index: RevisionIndex, current: list[str]) -> str | None:
-    """Why a version table's rows can't all be current (one row below another), or None.
-
-    Several rows are normal only for a schema with several heads, each row on its own branch.
-    """
-    if len(current) < 2:
-        return None
-    try:
-        below = sorted(r for r in current if any(r in index.ancestry([o]) - {o} for o in current if o != r))
-    except UnreadableRevisions:
-        return None  # an unknown revision is reported as such by _pending
-    if not below:
-        return None
-    return (
-        f"{len(current)} version rows ({', '.join(current)}) and {', '.join(below)} is below another; "
-        "delete the stale row by hand"
-    )
-
-
-def _pending(index: RevisionIndex, current: list[str]) -> list[str]:
-    try:
-        return index.pending(current)
-    except UnreadableRevisions:
-        return [f"? (database at unknown revision {','.join(current)})"]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -340,7 +128,7 @@ def _record(
     if outcome.interrupted:
         report.was_interrupted = True
         after = outcome.stayed_at
-        pending = _pending(indexes[outcome.schema], after) if after is not None else []
+        pending = pending_revisions(indexes[outcome.schema], after) if after is not None else []
         report.interrupted.append((outcome.schema, current[outcome.schema], after, pending[0] if pending else None))
         return
     if outcome.error is None:
@@ -349,7 +137,7 @@ def _record(
         else:  # a concurrent run did the work while this one waited for the lock
             report.already_at_head.append(outcome.schema)
     elif report.failed is None:
-        pending = _pending(indexes[outcome.schema], outcome.stayed_at) if outcome.stayed_at is not None else []
+        pending = pending_revisions(indexes[outcome.schema], outcome.stayed_at) if outcome.stayed_at is not None else []
         report.failed = SchemaFailure(outcome.schema, outcome.stayed_at, pending[0] if pending else None, outcome.error)
 
 
@@ -525,21 +313,3 @@ def _versions_after_failure(engine: Engine, info: SchemaInfo) -> list[str] | Non
         except (GamedbError, DBAPIError) as exc:
             log.debug("re-reading the version row of %s: %s", info.name, exc)
     return None
-
-
-def write_upgrade_plan(project: Project, schemas: dict[str, SchemaInfo], output: TextIO) -> None:
-    """The SQL of upgrade-all from an empty database: every schema in order, each with its prelude."""
-    check_session_settings()  # before the first line of the plan is written
-    ordered = upgrade_order(schemas)
-    output.write(
-        "-- gamedb upgrade-all: every schema from base to head, in depends_on order:\n"
-        f"--   {', '.join(s.name for s in ordered)}\n"
-        "-- Each schema is one transaction (BEGIN ... COMMIT), as in upgrade-all; apply with\n"
-        "--   psql -v ON_ERROR_STOP=1 -f this_file.sql\n"
-        "-- (psql -1 also works for small plans, but one transaction for the whole fleet can exceed\n"
-        "-- the server's lock table: max_locks_per_transaction.)\n\n"
-    )
-    for info in ordered:
-        config = make_config(project, schemas, info, output_buffer=output)
-        set_run_options(config, logging_configured=True)
-        command.upgrade(config, "head", sql=True)

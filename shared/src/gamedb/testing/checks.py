@@ -2,7 +2,7 @@
 
     gamedb_schema = "auth"
 
-(collected by gamedb's pytest plugin, `gamedb.pytest_plugin`), or, the same checks by hand:
+(collected by gamedb's pytest plugin, `gamedb.testing.pytest_plugin`), or, the same checks by hand:
 
     from gamedb.testing import schema_checks
 
@@ -30,14 +30,14 @@ from alembic import command
 from psycopg import sql
 from sqlalchemy import make_url
 
-from gamedb.alembic_config import make_config, script_directory
-from gamedb.database import DRIVER, connect, migration_engine
+from gamedb.autogen.drift import schema_drift
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema
-from gamedb.drift import schema_drift
 from gamedb.errors import ProjectNotFound
+from gamedb.migrate.config import make_config, script_directory
+from gamedb.migrate.run_options import set_run_options
 from gamedb.project import Project, find_project
-from gamedb.role_admin import apply_roles, create_login
-from gamedb.run_options import set_run_options
+from gamedb.roles.apply import apply_roles, create_login
+from gamedb.server.connections import DRIVER, connect, migration_engine
 
 _ADMIN_URI: str | None = None
 
@@ -50,7 +50,7 @@ def admin_uri() -> str:
         if given:
             _ADMIN_URI = make_url(given).set(drivername="postgresql").render_as_string(hide_password=False)
         else:
-            from gamedb import embedded
+            from gamedb.server import embedded
 
             data_dir = Path(tempfile.mkdtemp(prefix="gamedb-harness-"))
             _ADMIN_URI = embedded.start_server(data_dir, keep_running=False)

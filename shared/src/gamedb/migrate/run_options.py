@@ -52,7 +52,7 @@ def set_run_options(config: Config, **changes: Any) -> RunOptions:
     """Replace some options of the run `config` describes (make_config created them)."""
     current = run_options(config)
     if current is None:
-        raise ValueError("this Config was not made by gamedb.alembic_config.make_config")
+        raise ValueError("this Config was not made by gamedb.migrate.config.make_config")
     updated = replace(current, **changes)
     config.attributes[KEY] = updated
     return updated

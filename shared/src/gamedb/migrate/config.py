@@ -20,8 +20,8 @@ from alembic.util import CommandError
 
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import CommandFailed, InvalidOption
+from gamedb.migrate.run_options import KEY, RunOptions
 from gamedb.project import Project
-from gamedb.run_options import KEY, RunOptions
 
 
 def make_config(

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from sqlalchemy import MetaData
 
-from gamedb.declaration import SchemaDeclaration
+from gamedb.discovery.declaration import SchemaDeclaration
+from gamedb.discovery.enums import stamp_enum_schemas
 from gamedb.errors import DiscoveryError, InvalidSchemaName, UnknownSchema, user_code_error
-from gamedb.model_enums import stamp_enum_schemas
 from gamedb.names import VERSION_TABLE_SCHEMA, validate_extension_name, validate_schema_name
 
 ENTRY_POINT_GROUP = "gamedb.schemas"

@@ -32,10 +32,10 @@ from sqlalchemy.exc import DBAPIError
 
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import ForeignSchema, InvalidSetting, LockLost, SchemaLocked, VersionTableMissing
-from gamedb.extensions import ensure_extensions, extension_statements, see_extension_types
+from gamedb.migrate.extensions import ensure_extensions, extension_statements, see_extension_types
 from gamedb.names import VERSION_TABLE_SCHEMA, quote_ident, quote_literal, search_path_for
 
-log = logging.getLogger("gamedb.migration_session")
+log = logging.getLogger("gamedb.migrate.session")
 T = TypeVar("T")
 
 LOCK_POLL_SECONDS = 0.2

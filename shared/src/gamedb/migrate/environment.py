@@ -2,7 +2,7 @@
 
 A run is scoped to one schema (from `-x schema=NAME`, or handed over by the gamedb CLI). Online:
 a dedicated connection sets its timeouts and role, a second one takes the schema's migration lock
-(see migration_session), and the first COMMITS its prelude (a transaction left open before
+(see gamedb.migrate.session), and the first COMMITS its prelude (a transaction left open before
 `configure()` would make Alembic treat it as external and silently keep nothing), then applies
 each revision in its own transaction. Offline (`--sql`): the same plan as one script wrapped in a single transaction.
 """
@@ -24,10 +24,10 @@ from sqlalchemy import Connection
 
 from gamedb.autogen import autogenerate_options
 from gamedb.autogen.reflection import schema_wide_reflection
-from gamedb.database import connect, migration_engine, resolve_url
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema
 from gamedb.errors import GamedbError, MissingSchemaArgument
-from gamedb.migration_session import (
+from gamedb.migrate.run_options import run_options
+from gamedb.migrate.session import (
     OFFLINE_EPILOGUE,
     SchemaLock,
     offline_prelude,
@@ -35,9 +35,9 @@ from gamedb.migration_session import (
 )
 from gamedb.names import create_schema_sql, drop_schema_sql
 from gamedb.project import Project
-from gamedb.run_options import run_options
+from gamedb.server.connections import connect, migration_engine, resolve_url
 
-log = logging.getLogger("gamedb.runtime")
+log = logging.getLogger("gamedb.migrate.environment")
 
 # Alembic's notes while comparing ("Detected sequence ... assuming SERIAL", "Couldn't determine database
 # type ..."): hundreds of lines at forty schemas, shown only with -v.
@@ -144,7 +144,7 @@ def _run_online(context: EnvironmentContext, schema: SchemaInfo) -> None:
         engine = migration_engine(url)
     try:
         with connect(engine) as connection:
-            # autogenerate and check reflect: they keep the default search_path (see migration_session)
+            # autogenerate and check reflect: they keep the default search_path (see gamedb.migrate.session)
             compares_models = "revision_context" in _instance(context).context_opts
             lock = prepare_migration_session(
                 connection, schema, runs_revisions=not compares_models, refuse_adoption=_is_upgrade(context)

@@ -11,7 +11,7 @@ from sqlalchemy import Column, Connection, Table
 from gamedb.autogen import autogenerate_options
 from gamedb.autogen.reflection import schema_wide_reflection
 from gamedb.discovery import SchemaInfo
-from gamedb.extensions import see_extension_types
+from gamedb.migrate.extensions import see_extension_types
 
 IN_MODELS = "is in the models, not in the database"
 IN_DATABASE = "is in the database, not in the models"

@@ -6,22 +6,40 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import psycopg
+from psycopg import sql
 from sqlalchemy import URL
 
-from gamedb.database import db_error_line, psycopg_connect
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import RoleChangeFailed, RoleNotManaged
+from gamedb.migrate.extensions import extension_statements
 from gamedb.names import validate_login_name
-from gamedb.role_check import Finding, check_roles
-from gamedb.roles import (
+from gamedb.roles.check import Finding, check_roles
+from gamedb.roles.deviations import repair_statements
+from gamedb.roles.model import (
     DEPLOYER_SETTINGS,
     MIGRATOR,
     NOT_MANAGED_SQLSTATE,
+    Statement,
+    global_statements,
     login_statements,
     model_role_names,
-    model_statements,
+    schema_statements,
     session_settings,
 )
+from gamedb.server.connections import db_error_line, psycopg_connect
+
+
+def model_statements(schemas: Iterable[SchemaInfo], *, adopt: Iterable[str] = ()) -> list[Statement]:
+    """Everything `roles apply` runs: global roles, declared extensions, each schema, then the repair
+    of every deviation `roles check` reports (for these schemas and every role gamedb marked)."""
+    schemas = list(schemas)
+    adopted = frozenset(adopt)
+    statements = global_statements(adopted)
+    # extension_statements quotes the names it was given, after discovery validated them
+    statements += [sql.SQL(s) for s in extension_statements(e for info in schemas for e in info.extensions)]
+    for info in schemas:
+        statements += schema_statements(info, adopted)
+    return statements + repair_statements(schemas)
 
 
 def apply_roles(url: URL | str, schemas: list[SchemaInfo], *, adopt: Iterable[str] = ()) -> None:

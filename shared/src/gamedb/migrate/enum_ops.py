@@ -85,8 +85,8 @@ def _offline_commit_around(statements: list[str]) -> None:
     """In a script: end the revision's transaction, add the values in one of their own, go on."""
     from alembic import context as environment
 
-    from gamedb.migration_session import offline_transaction_settings
-    from gamedb.runtime import target_schema
+    from gamedb.migrate.environment import target_schema
+    from gamedb.migrate.session import offline_transaction_settings
 
     impl = op.get_context().impl
     prelude = offline_transaction_settings(target_schema(environment))

@@ -12,10 +12,10 @@ from sqlalchemy import URL, Connection, Engine, create_engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import NullPool
 
-from gamedb import embedded
 from gamedb.errors import DatabaseUnavailable, InvalidDatabaseUrl
 from gamedb.names import EXTENSIONS_SCHEMA
 from gamedb.project import Project
+from gamedb.server import embedded
 
 URL_ENV = "GAMEDB_URL"
 DRIVER = "postgresql+psycopg"

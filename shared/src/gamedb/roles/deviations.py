@@ -1,4 +1,4 @@
-"""`gamedb roles check`: every way the database differs from the role model, one line each.
+"""The role model compared with the catalog as ONE query, and the repair that executes its fixes.
 
 The comparison is ONE query (`deviations_query`): each row is a deviation (the schema it belongs
 to, what kind, the object with found vs expected) and the statement that repairs it. `roles check`
@@ -16,64 +16,18 @@ Not governed: what unmanaged roles (a DBA's own login) hold on the database and 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
 
-import psycopg
 from psycopg import sql
 
 from gamedb.discovery import SchemaInfo
 from gamedb.names import EXTENSIONS_SCHEMA, VERSION_TABLE_SCHEMA
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One deviation from the model."""
-
-    schema: str | None  # None: global (migrator, database, deployer logins)
-    kind: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.schema or '(global)'}: {self.kind}: {self.detail}"
-
-    def as_json(self) -> dict[str, str | None]:
-        return asdict(self)
-
-
-def check_roles(conn: psycopg.Connection, schemas: list[SchemaInfo]) -> list[Finding]:
-    """Compare the database with the model for the global roles, the deployer logins and every schema."""
-    from gamedb.roles import deployer_settings_json, schema_arrays  # roles renders what this reads
-
-    query = deviations_query(schema_arrays(schemas), deployer_settings_json())
-    rows = conn.execute(sql.SQL("SELECT schema, kind, detail FROM ({}) d ORDER BY phase, 1, 2, 3").format(query))
-    findings = [Finding(schema, kind, detail) for schema, kind, detail in rows]
-    return _check_extensions(conn, schemas) + findings
-
-
-def _check_extensions(conn: psycopg.Connection, schemas: list[SchemaInfo]) -> list[Finding]:
-    declared = sorted({e for info in schemas for e in info.extensions})
-    if not declared:
-        return []
-    rows = conn.execute(
-        "SELECT e.extname, n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
-        " WHERE e.extname = ANY(%s)",
-        (declared,),
-    )
-    installed = dict(rows.fetchall())
-    findings = []
-    for name in declared:
-        where = installed.get(name)
-        if where != EXTENSIONS_SCHEMA:
-            found = f"installed in schema {where}" if where else "not installed"
-            findings.append(Finding(None, "extension", f"{name}: expected in schema {EXTENSIONS_SCHEMA}, {found}"))
-    return findings
-
+from gamedb.roles.model import DEPLOYER_SETTINGS, MIGRATOR, Statement, do_block, session_settings
 
 # --- the query -----------------------------------------------------------------------------------
 # Placeholders: {schemas} = the declared schemas as parallel arrays, {deployer} = the deployer
 # logins' settings (jsonb). Every name reaching a repair statement goes through format('%I') or
 # ::regrole/::regclass/::regprocedure output (which quotes), never concatenation.
-
 _MODEL = """
 decl AS (
   SELECT * FROM unnest({names}::text[], {owners}::text[], {rws}::text[], {version_tables}::text[],
@@ -416,8 +370,6 @@ WHERE m.kind = 'owner' AND NOT EXISTS (
 
 def deviations_query(arrays: dict[str, sql.Composable], deployer: sql.Composable) -> sql.Composable:
     """Every deviation from the model as rows (phase, schema, kind, detail, fix) for the declared schemas."""
-    from gamedb.roles import MIGRATOR
-
     names = {
         **arrays,
         "deployer": deployer,
@@ -439,3 +391,39 @@ def deviations_query(arrays: dict[str, sql.Composable], deployer: sql.Composable
     return sql.SQL("WITH {model}\nSELECT * FROM (\n{body}\n) AS deviation(phase, schema, kind, detail, fix)").format(
         model=sql.SQL(_MODEL).format(**names), body=body
     )
+
+
+# Executes the repair of every row of the deviations query in one phase: the statements `roles check`
+# would have reported as deviations. Phase 1 (ownership, attributes, memberships) runs before
+# phase 2 (privileges, default privileges, settings), which it changes.
+REPAIR_BODY = """
+DECLARE gamedb_repair record;  -- a name the query's own aliases never use
+BEGIN
+  FOR gamedb_repair IN SELECT DISTINCT fix FROM ({query}) d WHERE d.phase = {phase} AND d.fix IS NOT NULL
+                       ORDER BY 1 LOOP
+    EXECUTE gamedb_repair.fix;
+  END LOOP;
+END;
+"""
+
+
+def repair_statements(schemas: list[SchemaInfo]) -> list[Statement]:
+    """Revoke, reset and re-grant whatever differs from the model: what `roles check` reports."""
+    query = deviations_query(schema_arrays(schemas), deployer_settings_json())
+    return [do_block(sql.SQL(REPAIR_BODY).format(query=query, phase=sql.Literal(phase))) for phase in (1, 2)]
+
+
+def schema_arrays(schemas: list[SchemaInfo]) -> dict[str, sql.Composable]:
+    """The declared schemas as parallel array literals for the deviations query."""
+    return {
+        "names": sql.Literal([i.name for i in schemas]),
+        "owners": sql.Literal([i.owner_role for i in schemas]),
+        "rws": sql.Literal([i.rw_role for i in schemas]),
+        "version_tables": sql.Literal([i.version_table for i in schemas]),
+        "settings": sql.Literal([json.dumps(session_settings(i), sort_keys=True) for i in schemas]),
+    }
+
+
+def deployer_settings_json() -> sql.Composable:
+    """The deployer logins' settings as the jsonb literal the query compares with."""
+    return sql.Literal(json.dumps(DEPLOYER_SETTINGS, sort_keys=True))

@@ -1,8 +1,8 @@
 """`gamedb new-service NAME`: a new service that is discovered, migrated, tested and in CI at once.
 
 Everything is checked before anything is written; the service folder copies the shape of every
-other one (scaffold.py), its first revision is the seed's init revision, and alembic.ini learns its
-versions directory so plain `alembic` sees it too.
+other one (`gamedb.scaffold.files`), its first revision is the seed's init revision, and alembic.ini
+learns its versions directory so plain `alembic` sees it too.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ from pathlib import Path
 
 from alembic import command
 
-from gamedb.alembic_config import make_config
-from gamedb.declaration import SchemaDeclaration
 from gamedb.discovery import SchemaInfo
+from gamedb.discovery.declaration import SchemaDeclaration
 from gamedb.errors import GamedbError, InvalidSchemaName
+from gamedb.migrate.config import make_config
+from gamedb.migrate.environment import init_revision_body
+from gamedb.migrate.run_options import set_run_options
 from gamedb.names import validate_schema_name
 from gamedb.project import Project
-from gamedb.roles import model_role_names
-from gamedb.run_options import set_run_options
-from gamedb.runtime import init_revision_body
-from gamedb.scaffold import ServiceLayout, write_service, write_service_extras
+from gamedb.roles.model import model_role_names
+from gamedb.scaffold.files import ServiceLayout, write_service, write_service_extras
 
 
 @dataclass

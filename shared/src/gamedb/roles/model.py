@@ -17,13 +17,11 @@ first and then quoted (psycopg.sql.Identifier / Literal).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from psycopg import sql
 
 from gamedb.discovery import SchemaInfo
-from gamedb.extensions import extension_statements
 from gamedb.names import VERSION_TABLE_SCHEMA
 
 MIGRATOR = "migrator"
@@ -38,7 +36,7 @@ Statement = sql.Composable
 
 def role_marker(kind: str, schema: str | None = None) -> str:
     """The `COMMENT ON ROLE` text by which gamedb recognises a role it made (kind: migrator, owner,
-    rw, service login, deployer login); role_check's query parses the same shape."""
+    rw, service login, deployer login); the deviations query (gamedb.roles.deviations) parses the same shape."""
     return f"gamedb: {kind}" + (f" of schema {schema}" if schema else "")
 
 
@@ -46,14 +44,15 @@ def _ident(*names: str) -> sql.Identifier:
     return sql.Identifier(*names)
 
 
-def _do(body: sql.Composable) -> Statement:
+def do_block(body: sql.Composable) -> Statement:
+    """`body` as an anonymous code block (DO), for what plain SQL cannot say conditionally."""
     return sql.SQL("DO $gamedb$ BEGIN {} END $gamedb$").format(body)
 
 
 def _on_database(template: str, *roles: str) -> Statement:
     """A statement about the current database, whose name the SQL need not know: format('%I')."""
     args = sql.SQL(", ").join([sql.SQL("current_database()"), *(sql.Literal(r) for r in roles)])
-    return _do(sql.SQL("EXECUTE format({}, {});").format(sql.Literal(template), args))
+    return do_block(sql.SQL("EXECUTE format({}, {});").format(sql.Literal(template), args))
 
 
 # Runs before gamedb touches an existing role: it must carry gamedb's marker, or be adopted on
@@ -106,8 +105,8 @@ def ensure_role(
         member_of=sql.Literal(member_of),
     )
     return [
-        _do(guard),
-        _do(sql.SQL("CREATE ROLE {} {}; EXCEPTION WHEN duplicate_object THEN NULL;").format(_ident(name), attrs)),
+        do_block(guard),
+        do_block(sql.SQL("CREATE ROLE {} {}; EXCEPTION WHEN duplicate_object THEN NULL;").format(_ident(name), attrs)),
         sql.SQL(
             "ALTER ROLE {} {} NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS CONNECTION LIMIT -1"
         ).format(_ident(name), attrs),
@@ -171,43 +170,6 @@ def schema_statements(info: SchemaInfo, adopt: frozenset[str] = frozenset()) -> 
     ]
 
 
-# Executes the repair of every row of role_check's query in one phase: the statements `roles check`
-# would have reported as deviations. Phase 1 (ownership, attributes, memberships) runs before
-# phase 2 (privileges, default privileges, settings), which it changes.
-REPAIR_BODY = """
-DECLARE gamedb_repair record;  -- a name the query's own aliases never use
-BEGIN
-  FOR gamedb_repair IN SELECT DISTINCT fix FROM ({query}) d WHERE d.phase = {phase} AND d.fix IS NOT NULL
-                       ORDER BY 1 LOOP
-    EXECUTE gamedb_repair.fix;
-  END LOOP;
-END;
-"""
-
-
-def repair_statements(schemas: list[SchemaInfo]) -> list[Statement]:
-    """Revoke, reset and re-grant whatever differs from the model: what `roles check` reports."""
-    from gamedb.role_check import deviations_query
-
-    query = deviations_query(schema_arrays(schemas), deployer_settings_json())
-    return [_do(sql.SQL(REPAIR_BODY).format(query=query, phase=sql.Literal(phase))) for phase in (1, 2)]
-
-
-def schema_arrays(schemas: list[SchemaInfo]) -> dict[str, sql.Composable]:
-    """The declared schemas as parallel array literals for role_check's query."""
-    return {
-        "names": sql.Literal([i.name for i in schemas]),
-        "owners": sql.Literal([i.owner_role for i in schemas]),
-        "rws": sql.Literal([i.rw_role for i in schemas]),
-        "version_tables": sql.Literal([i.version_table for i in schemas]),
-        "settings": sql.Literal([json.dumps(session_settings(i), sort_keys=True) for i in schemas]),
-    }
-
-
-def deployer_settings_json() -> sql.Composable:
-    return sql.Literal(json.dumps(DEPLOYER_SETTINGS, sort_keys=True))
-
-
 def login_statements(
     login: str,
     member_of: str,
@@ -227,7 +189,7 @@ def login_statements(
     ]
     for name, value in settings.items():
         statements.append(
-            _do(
+            do_block(
                 sql.SQL(
                     "EXECUTE format('ALTER ROLE %I IN DATABASE %I SET %s = %L', {}, current_database(), {}, {});"
                 ).format(sql.Literal(login), sql.Literal(name), sql.Literal(value))
@@ -250,19 +212,6 @@ def session_settings(info: SchemaInfo) -> dict[str, str]:
 def render(statements: Iterable[Statement]) -> str:
     """The statements as a script (no connection needed)."""
     return "".join(s.as_string(None) + ";\n" for s in statements)
-
-
-def model_statements(schemas: Iterable[SchemaInfo], *, adopt: Iterable[str] = ()) -> list[Statement]:
-    """Everything `roles apply` runs: global roles, declared extensions, each schema, then the repair
-    of every deviation `roles check` reports (for these schemas and every role gamedb marked)."""
-    schemas = list(schemas)
-    adopted = frozenset(adopt)
-    statements = global_statements(adopted)
-    # extension_statements quotes the names it was given, after discovery validated them
-    statements += [sql.SQL(s) for s in extension_statements(e for info in schemas for e in info.extensions)]
-    for info in schemas:
-        statements += schema_statements(info, adopted)
-    return statements + repair_statements(schemas)
 
 
 def model_role_names(schemas: Iterable[SchemaInfo]) -> set[str]:
