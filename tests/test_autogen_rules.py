@@ -12,6 +12,8 @@ from gamedb.autogen.enums import IMPORT, AddEnumValuesOp, CreateEnumOp, DropEnum
 from gamedb.migrate import enum_ops as enum_helpers
 from gamedb.migrate.enum_ops import add_values_sql, create_sql, recreate_sql
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("stored", "declared"),

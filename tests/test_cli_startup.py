@@ -15,6 +15,8 @@ from gamedb.cli import ALEMBIC_COMMANDS, GAMEDB_COMMANDS
 PROBE = """
 import json, sys
 from gamedb.cli import run
+
+pytestmark = pytest.mark.unit
 try:
     code = run(sys.argv[1:])
 except SystemExit as exit:

@@ -12,6 +12,8 @@ from gamedb.errors import DiscoveryError
 from gamedb.fleet import upgrade_order
 from gamedb.migrate.revision_index import RevisionIndex, UnreadableRevisions
 
+pytestmark = pytest.mark.unit
+
 
 def schema(name: str, *depends_on: str) -> SchemaInfo:
     declaration = SchemaDeclaration(models=f"game_{name}.models", versions=Path("/nowhere"), depends_on=depends_on)
