@@ -9,7 +9,6 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Column, Connection, Table
 
 from gamedb.autogen import autogenerate_options
-from gamedb.autogen.reflection import schema_wide_reflection
 from gamedb.discovery import SchemaInfo
 from gamedb.migrate.extensions import see_extension_types
 
@@ -21,8 +20,7 @@ def schema_drift(connection: Connection, schema: SchemaInfo) -> list[str]:
     """The differences autogenerate finds between `schema`'s models and the database ([] = none)."""
     see_extension_types(connection)
     context = MigrationContext.configure(connection, opts=autogenerate_options(schema))
-    with schema_wide_reflection(connection):
-        found = compare_metadata(context, schema.metadata)
+    found = compare_metadata(context, schema.metadata)  # Alembic 1.18+ reflects the schema's tables in bulk
     diffs = [d for diff in found for d in (diff if isinstance(diff, list) else [diff])]
     # a table missing on one side: its indexes and constraints go with it, one line says it all
     whole = {(d[0].removesuffix("_table"), d[1].fullname) for d in diffs if d[0] in ("add_table", "remove_table")}

@@ -7,6 +7,9 @@ A schema already at its head costs one row read and one pass over its revision f
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -158,26 +161,80 @@ def database_status(
     try:
         with connect(engine) as conn:
             catalog = read_catalog(conn, ordered)
-            current = catalog.versions
-            rows: list[SchemaStatus] = []
-            for info in ordered:
-                index = revision_index(project, schemas, info)
-                problem = version_rows_problem(index, current[info.name])
-                pending = [] if problem else pending_revisions(index, current[info.name])
-                drift = None if pending or problem or not compare_models else schema_drift(conn, info)
-                rows.append(
-                    SchemaStatus(
-                        info.name, info.version_table, current[info.name], index.heads, pending, drift, problem
-                    )
-                )
     finally:
-        engine.dispose()
+        engine.dispose()  # before any worker forks: a child must not inherit a live connection
+    current = catalog.versions
+    indexes = {info.name: revision_index(project, schemas, info) for info in ordered}
+    problems = {info.name: version_rows_problem(indexes[info.name], current[info.name]) for info in ordered}
+    pending = {
+        info.name: [] if problems[info.name] else pending_revisions(indexes[info.name], current[info.name])
+        for info in ordered
+    }
+    at_head = [info for info in ordered if not pending[info.name] and not problems[info.name]]
+    drift = compare_all(url, at_head) if compare_models else {}
+    rows = [
+        SchemaStatus(
+            info.name,
+            info.version_table,
+            current[info.name],
+            indexes[info.name].heads,
+            pending[info.name],
+            drift.get(info.name),
+            problems[info.name],
+        )
+        for info in ordered
+    ]
     declared_tables = {info.version_table for info in ordered}
     return DatabaseStatus(
         rows,
         sorted(catalog.namespaces - SYSTEM_SCHEMAS - set(schemas)),
         sorted(t for t in catalog.version_tables if t.startswith("alembic_version_") and t not in declared_tables),
     )
+
+
+# Below this many schemas, starting worker processes costs more than comparing in one.
+PARALLEL_FROM = 8
+
+
+def compare_all(url: URL, infos: list[SchemaInfo], jobs: int | None = None) -> dict[str, list[str]]:
+    """Each schema's drift lines; schemas split among forked workers (one per core, at most four).
+
+    The models are imported before the fork, so each worker inherits them and only compares, on a
+    connection of its own.
+    """
+    jobs = jobs or max(1, min(4, os.cpu_count() or 1))
+    if jobs < 2 or len(infos) < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+        return _compare(url, infos)
+    for info in infos:
+        _ = info.metadata
+    chunks = [infos[i::jobs] for i in range(jobs)]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_comparer, initargs=(url, infos)) as pool:
+        results = pool.map(_compare_names, [[info.name for info in chunk] for chunk in chunks])
+        return {name: lines for part in results for name, lines in part.items()}
+
+
+def _compare(url: URL, infos: list[SchemaInfo]) -> dict[str, list[str]]:
+    engine = migration_engine(url)
+    try:
+        with connect(engine) as conn:
+            return {info.name: schema_drift(conn, info) for info in infos}
+    finally:
+        engine.dispose()
+
+
+_COMPARER: tuple[URL, dict[str, SchemaInfo]] | None = None  # in a worker process only: set by its initializer
+
+
+def _init_comparer(url: URL, infos: list[SchemaInfo]) -> None:
+    global _COMPARER
+    _COMPARER = (url, {info.name: info for info in infos})
+
+
+def _compare_names(names: list[str]) -> dict[str, list[str]]:
+    assert _COMPARER is not None
+    url, by_name = _COMPARER
+    return _compare(url, [by_name[name] for name in names])
 
 
 def version_rows_problem(index: RevisionIndex, current: list[str]) -> str | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from logging.config import fileConfig
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,8 @@ from alembic.config import Config
 from alembic.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.util import CommandError
-from sqlalchemy import Connection
 
 from gamedb.autogen import autogenerate_options
-from gamedb.autogen.reflection import schema_wide_reflection
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema
 from gamedb.errors import GamedbError, MissingSchemaArgument
 from gamedb.migrate.run_options import run_options
@@ -155,17 +152,13 @@ def _run_online(context: EnvironmentContext, schema: SchemaInfo) -> None:
                     transaction_per_migration=True,  # each revision commits alone, with its version row
                     **_configure_options(context, schema, lock),
                 )
-                with context.begin_transaction(), _reflection_for(compares_models, connection):
+                with context.begin_transaction():
                     context.run_migrations()
             finally:
                 lock.release()
     finally:
         if owns_engine:
             engine.dispose()
-
-
-def _reflection_for(compares_models: bool, connection: Connection) -> AbstractContextManager[None]:
-    return schema_wide_reflection(connection) if compares_models else nullcontext()
 
 
 def _instance(context: EnvironmentContext) -> EnvironmentContext:
