@@ -12,11 +12,11 @@ import pytest
 from conftest import REPO
 from gamedb.cli import ALEMBIC_COMMANDS, GAMEDB_COMMANDS
 
+pytestmark = pytest.mark.unit
+
 PROBE = """
 import json, sys
 from gamedb.cli import run
-
-pytestmark = pytest.mark.unit
 try:
     code = run(sys.argv[1:])
 except SystemExit as exit:
