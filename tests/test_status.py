@@ -170,3 +170,33 @@ def test_status_without_drift_reads_the_catalog_in_one_request_and_still_sees_pe
     no_drift = gamedb("status", "--no-drift", "--check", extra=extra)
     assert no_drift.code == 1 and "2 pending" in no_drift.stdout  # auth
     assert "drift chat: column chat.messages.body" in gamedb("status", extra=extra).stdout
+
+
+def test_check_all_over_many_schemas_compares_them_in_workers_and_finds_each_drift(gamedb, database, fleet):
+    from gamedb.fleet.status import PARALLEL_FROM
+
+    names = [f"w{i}" for i in range(PARALLEL_FROM + 2)]  # enough schemas for the forked workers
+    extra = fleet(
+        {n: [(f"{n}1", [], []), (f"{n}2", [f"CREATE TABLE {n}.t (id integer PRIMARY KEY)"], [])] for n in names}
+    )
+    for path, name in zip(extra, names, strict=True):
+        models = path / f"game_{name}" / "models.py"
+        models.write_text(
+            models.read_text()
+            + "\n\nfrom sqlalchemy import Integer\nfrom sqlalchemy.orm import Mapped, mapped_column\n\n\n"
+            + "class T(Base):\n    __tablename__ = 't'\n"
+            + "    id: Mapped[int] = mapped_column(Integer, primary_key=True)\n"
+        )
+    assert gamedb("upgrade-all", extra=extra).code == 0
+    assert gamedb("check-all", extra=extra).code == 0
+    database.query("ALTER TABLE w3.t ADD COLUMN note text")
+    database.query("ALTER TABLE w8.t RENAME TO old_t")
+
+    result = gamedb("check-all", extra=extra)
+
+    assert result.code == 1
+    assert [line for line in result.stderr.splitlines() if not line.startswith("check-all failed")] == [
+        "w3: column w3.t.note is in the database, not in the models",
+        "w8: table w8.t is in the models, not in the database",
+        "w8: table w8.old_t is in the database, not in the models",
+    ]
