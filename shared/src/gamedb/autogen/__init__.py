@@ -1,4 +1,4 @@
-"""Models versus database for one schema: what autogenerate compares (comparators, reflection), how
+"""Models versus database for one schema: what autogenerate compares (comparators, index expressions), how
 it writes a revision (rendering), and drift as short readable lines (`drift`).
 
 `autogenerate_options(schema)` is the one set of options given to Alembic by every run that compares
