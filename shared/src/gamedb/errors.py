@@ -119,3 +119,22 @@ def user_code_error(exc: BaseException) -> str:
         exc = SyntaxError(exc.msg)
     message = " ".join(str(exc).split()) or type(exc).__name__
     return f"{where}: {type(exc).__name__}: {message}" if where else f"{type(exc).__name__}: {message}"
+
+
+class InvalidPlacement(GamedbError):
+    """`[tool.gamedb.placement]` in the root pyproject.toml can't be used: a bad name, an unknown schema,
+    or a server whose URL variable is not set."""
+
+
+class MoveRefused(GamedbError):
+    """`gamedb move` found a reason not to start (nothing was changed)."""
+
+
+class MoveFailed(GamedbError):
+    """`gamedb move` stopped part-way; the source stayed authoritative and what the move made was removed."""
+
+
+class MoveInterrupted(GamedbError):
+    """Ctrl-C during `gamedb move`: cleaned up, the source as it was."""
+
+    exit_code = 130

@@ -13,6 +13,7 @@ import sys
 from argparse import Namespace
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gamedb.errors import (
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from gamedb.discovery import SchemaInfo
     from gamedb.fleet import DatabaseStatus, UpgradeReport
     from gamedb.project import Project
+    from gamedb.server.placement import Route
 
 # Alembic, SQLAlchemy and psycopg are imported only by the paths that use them: `gamedb --help`, a
 # gamedb command's argument error and `gamedb schemas` never pay for Alembic.
@@ -50,7 +52,7 @@ ALEMBIC_COMMANDS = (
     "stamp",
     "upgrade",
 )
-GAMEDB_COMMANDS = ("schemas", "status", "upgrade-all", "check-all", "roles", "lint", "new-service", "server")
+GAMEDB_COMMANDS = ("schemas", "status", "upgrade-all", "check-all", "roles", "lint", "new-service", "server", "move")
 # Top-level options that take a value (to find the subcommand without parsing).
 _VALUE_OPTIONS = frozenset({"-c", "--config", "-n", "--name", "-x"})
 
@@ -193,11 +195,12 @@ def add_gamedb_commands(sub: Any) -> None:
 
     upgrade = sub.add_parser("upgrade-all", help="Upgrade every schema to its head, in depends_on order.")
     upgrade.add_argument("--sql", action="store_true", help="print the SQL plan (from an empty database)")
+    upgrade.add_argument("--sql-dir", metavar="DIR", help="write the SQL plan as DIR/<server>.sql, one file per server")
     upgrade.add_argument(
         "--jobs",
         type=int,
         default=max(1, min(4, os.cpu_count() or 1)),
-        help="schemas upgraded at once (default: cores, at most 4)",
+        help="schemas upgraded at once on each server (default: cores, at most 4)",
     )
     upgrade.set_defaults(gamedb_cmd=cmd_upgrade_all)
 
@@ -241,6 +244,15 @@ def add_gamedb_commands(sub: Any) -> None:
     new.add_argument("name", help="the schema name (and service folder)")
     new.add_argument("--no-install", action="store_true", help="do not pip install it into this environment")
     new.set_defaults(gamedb_cmd=cmd_new_service)
+
+    move = sub.add_parser("move", help="Move a live schema to another server (logical replication), then re-place it.")
+    move.add_argument("schema", help="the schema to move")
+    move.add_argument("--to", required=True, metavar="SERVER", help="the server's name (its URL: GAMEDB_URL_<SERVER>)")
+    move.add_argument("--verify", action="store_true", help="compare a checksum of every table's rows too")
+    move.add_argument(
+        "--drop-source", action="store_true", help="drop the source schema (default: keep it renamed, read-only)"
+    )
+    move.set_defaults(gamedb_cmd=cmd_move)
 
     server = sub.add_parser("server", help="The embedded PostgreSQL (used when GAMEDB_URL is unset).")
     server.add_argument("action", choices=["url", "stop"], help="url: how to connect; stop: stop it")
@@ -381,9 +393,8 @@ def cmd_schemas(options: Namespace, project: Project, schemas: dict[str, SchemaI
 
 def cmd_status(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
     from gamedb.fleet import database_status
-    from gamedb.server.connections import resolve_url
 
-    status = database_status(project, schemas, resolve_url(project), compare_models=not options.no_drift)
+    status = database_status(project, schemas, routes(project, schemas), compare_models=not options.no_drift)
     if options.json:
         print(json.dumps(status_json(status), indent=2))
     else:
@@ -393,6 +404,7 @@ def cmd_status(options: Namespace, project: Project, schemas: dict[str, SchemaIn
 
 def status_json(status: DatabaseStatus) -> dict[str, object]:
     return {
+        "servers": status.servers,
         "schemas": [row.as_json() for row in status.schemas],
         "undeclared_schemas": status.undeclared_schemas,
         "orphan_version_tables": status.orphan_version_tables,
@@ -402,9 +414,16 @@ def status_json(status: DatabaseStatus) -> dict[str, object]:
 
 def print_status(status: DatabaseStatus) -> None:
     print_table(
-        ["schema", "version table", "current", "head", "state"],
+        ["schema", "server", "version table", "current", "head", "state"],
         [
-            [r.schema, f"alembic.{r.version_table}", ",".join(r.current) or "-", ",".join(r.heads) or "-", r.state]
+            [
+                r.schema,
+                r.server,
+                f"alembic.{r.version_table}",
+                ",".join(r.current) or "-",
+                ",".join(r.heads) or "-",
+                r.state,
+            ]
             for r in status.schemas
         ],
     )
@@ -420,9 +439,8 @@ def print_status(status: DatabaseStatus) -> None:
 def check_schema(project: Project, schema: SchemaInfo) -> int:
     """`gamedb -x schema=S check`: the schema's models against the database, as readable lines."""
     from gamedb.fleet import database_status
-    from gamedb.server.connections import resolve_url
 
-    status = database_status(project, {schema.name: schema}, resolve_url(project))
+    status = database_status(project, {schema.name: schema}, routes(project, {schema.name: schema}))
     print_findings(status, fix=f"run gamedb -x schema={schema.name} upgrade head first")
     row = status.schemas[0]
     if row.clean:
@@ -447,9 +465,8 @@ def print_findings(status: DatabaseStatus, fix: str = "run upgrade-all first") -
 
 def cmd_check_all(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
     from gamedb.fleet import database_status
-    from gamedb.server.connections import resolve_url
 
-    status = database_status(project, schemas, resolve_url(project))
+    status = database_status(project, schemas, routes(project, schemas))
     print_findings(status)
     if status.clean:
         print(f"{len(status.schemas)} schemas: models match the database")
@@ -460,20 +477,54 @@ def cmd_check_all(options: Namespace, project: Project, schemas: dict[str, Schem
 
 
 def cmd_upgrade_all(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
-    from gamedb.fleet import upgrade_all, write_upgrade_plan
-    from gamedb.server.connections import resolve_url
+    from gamedb.fleet import upgrade_all
 
-    if options.sql:
-        write_upgrade_plan(project, schemas, sys.stdout)
-        return 0
+    if options.sql or options.sql_dir:
+        return write_plans(options, project, schemas)
     if options.jobs < 1:
         raise GamedbError("--jobs must be 1 or more")
-    report = upgrade_all(project, schemas, resolve_url(project), jobs=options.jobs)
+    report = upgrade_all(project, schemas, routes(project, schemas), jobs=options.jobs)
     print_upgrade_report(report)
     if report.was_interrupted:
         print("gamedb: interrupted", file=sys.stderr)
         return 130
     return 0 if report.ok else 1
+
+
+def routes(project: Project, schemas: dict[str, SchemaInfo]) -> dict[str, Route]:
+    """Each schema's server by [tool.gamedb.placement] (one line naming a server without a URL)."""
+    from gamedb.server.placement import route_schemas
+
+    return route_schemas(project, schemas, known=schemas)
+
+
+def write_plans(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    """`upgrade-all --sql`: the plan on stdout, or with --sql-dir one file per server (needed for several)."""
+    from gamedb.fleet import write_upgrade_plan
+    from gamedb.server.placement import DEFAULT_SERVER, read_placement
+
+    placement = read_placement(project, known=schemas)
+    groups: dict[str, list[str]] = {}
+    for name in schemas:
+        groups.setdefault(placement.get(name, DEFAULT_SERVER), []).append(name)
+    if options.sql_dir is None:
+        if len(groups) > 1:
+            raise InvalidOption(
+                f"schemas are placed on {len(groups)} servers ({', '.join(sorted(groups))}): "
+                "add --sql-dir DIR for one plan per server"
+            )
+        write_upgrade_plan(project, schemas, sys.stdout)
+        return 0
+    directory = Path(options.sql_dir)
+    if directory.exists() and not directory.is_dir():
+        raise InvalidOption(f"--sql-dir {options.sql_dir} exists and is not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    for server, names in sorted(groups.items()):
+        path = directory / f"{server}.sql"
+        with path.open("w", encoding="utf-8") as output:
+            write_upgrade_plan(project, schemas, output, only=names, server=server)
+        print(f"{path}: {', '.join(names)}")
+    return 0
 
 
 def print_upgrade_report(report: UpgradeReport) -> None:
@@ -499,40 +550,62 @@ def print_upgrade_report(report: UpgradeReport) -> None:
 
 
 def cmd_roles(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    """Roles on every server in use: each gets migrator and the roles of the schemas placed on it."""
     from gamedb.discovery import get_schema
     from gamedb.names import validate_login_name
     from gamedb.roles.apply import apply_roles, create_login, model_statements, role_findings
     from gamedb.roles.model import MIGRATOR, model_role_names, render
-    from gamedb.server.connections import resolve_url
+    from gamedb.server.placement import DEFAULT_SERVER, by_server, read_placement
 
     action = options.roles_action
     only = getattr(options, "schema", None)
     selected = [get_schema(only, schemas)] if only and action != "login" else list(schemas.values())
     if action == "sql":
-        print(render(model_statements(selected, adopt=options.adopt)), end="")
+        placement = read_placement(project, known=schemas)
+        groups: dict[str, list[SchemaInfo]] = {}
+        for info in selected:
+            groups.setdefault(placement.get(info.name, DEFAULT_SERVER), []).append(info)
+        for server, infos in sorted(groups.items(), key=lambda item: item[0] != DEFAULT_SERVER):
+            if len(groups) > 1:
+                print(f"-- server {server}")
+            print(render(model_statements(infos, adopt=options.adopt)), end="")
         return 0
-    url = resolve_url(project)
+    if action == "login":
+        schema = None if options.migrator else get_schema(options.schema, schemas)
+        validate_login_name(options.name, model_role_names(schemas.values()))  # before asking for a password
+        every = routes(project, schemas)
+        servers = {r.server: r.url for r in every.values()} if schema is None else {}
+        if schema is not None:
+            servers = {every[schema.name].server: every[schema.name].url}
+        password = read_password(options)
+        for url in servers.values():
+            create_login(url, options.name, schemas, schema=schema, password=password, adopt=options.adopt)
+        where = f" on {', '.join(servers)}" if len(servers) > 1 else ""
+        print(f"login {options.name}: member of {schema.rw_role if schema else MIGRATOR}{where}")
+        if password is None:  # after the work: a failure stays one line
+            print("no password set (no --password-env and no password typed)", file=sys.stderr)
+        return 0
+    placed = routes(project, {info.name: info for info in selected} if only else schemas)
+    groups_by_server = by_server(placed)
+    several = len(groups_by_server) > 1
     if action == "apply":
-        apply_roles(url, selected, adopt=options.adopt)
-        print(f"roles applied: {MIGRATOR} and {', '.join(f'{s.owner_role}/{s.rw_role}' for s in selected)}")
+        for server, names in groups_by_server.items():
+            apply_roles(placed[names[0]].url, [schemas[n] for n in names], adopt=options.adopt)
+            where = f" on {server}" if several else ""
+            roles_text = ", ".join(f"{schemas[n].owner_role}/{schemas[n].rw_role}" for n in names)
+            print(f"roles applied{where}: {MIGRATOR} and {roles_text}")
         return 0
-    if action == "check":
-        findings = role_findings(url, selected)
-        if options.json:
-            print(json.dumps([f.as_json() for f in findings], indent=2))
-        else:
-            for finding in findings:
-                print(finding)
-            print("roles match the model" if not findings else f"{len(findings)} finding(s): run gamedb roles apply")
-        return 1 if findings else 0
-    schema = None if options.migrator else get_schema(options.schema, schemas)
-    validate_login_name(options.name, model_role_names(schemas.values()))  # before asking for a password
-    password = read_password(options)
-    create_login(url, options.name, schemas, schema=schema, password=password, adopt=options.adopt)
-    print(f"login {options.name}: member of {schema.rw_role if schema else MIGRATOR}")
-    if password is None:  # after the work: a failure stays one line
-        print("no password set (no --password-env and no password typed)", file=sys.stderr)
-    return 0
+    findings = []
+    for server, names in groups_by_server.items():
+        for finding in role_findings(placed[names[0]].url, [schemas[n] for n in names]):
+            findings.append((server, finding))
+    if options.json:
+        print(json.dumps([{**f.as_json(), "server": server} for server, f in findings], indent=2))
+    else:
+        for server, finding in findings:
+            print(f"[{server}] {finding}" if several else finding)
+        print("roles match the model" if not findings else f"{len(findings)} finding(s): run gamedb roles apply")
+    return 1 if findings else 0
 
 
 def read_password(options: Namespace) -> str | None:
@@ -580,6 +653,35 @@ def cmd_new_service(options: Namespace, project: Project, schemas: dict[str, Sch
     print(f"  gamedb -x schema={name} upgrade head")
     print(f'  gamedb revision -x schema={name} --autogenerate -m "add tables"   # after editing models.py')
     print(f"  nox -s \"check(schema='{name}')\"")
+    return 0
+
+
+def cmd_move(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    from gamedb.move import move_schema
+
+    report = move_schema(
+        project, schemas, options.schema, options.to, verify=options.verify, drop_source=options.drop_source
+    )
+    if report.cutover is None:  # an earlier run's cut-over, finished by this one
+        return 0
+    cut = report.cutover
+    rows = sum(cut.rows.values())
+    checked = "row counts and checksums" if cut.verified else "row counts"
+    print(
+        f"moved {report.schema} from {report.source} to {report.target}: {len(cut.rows)} table(s), {rows} rows "
+        f"({checked} equal), {len(cut.sequences)} sequence(s) carried over"
+    )
+    print(
+        f"time: {report.total_seconds:.1f} s in all, initial copy {report.copy_seconds:.1f} s, "
+        f"writes paused {cut.write_pause_seconds * 1000:.0f} ms"
+    )
+    if report.logins:
+        print(f"logins recreated on {report.target}: {', '.join(report.logins)}")
+    if cut.source_left_as:
+        print(f"source kept read-only as schema {cut.source_left_as} on {report.source} (drop it when satisfied)")
+    else:
+        print(f"source schema dropped on {report.source}")
+    print(f"apps: new connections (service_engine({report.schema!r})) go to {report.target}; restart running ones")
     return 0
 
 

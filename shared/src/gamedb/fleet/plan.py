@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TextIO
 
 from alembic import command
@@ -14,12 +15,23 @@ from gamedb.migrate.session import check_session_settings
 from gamedb.project import Project
 
 
-def write_upgrade_plan(project: Project, schemas: dict[str, SchemaInfo], output: TextIO) -> None:
-    """The SQL of upgrade-all from an empty database: every schema in order, each with its prelude."""
+def write_upgrade_plan(
+    project: Project,
+    schemas: dict[str, SchemaInfo],
+    output: TextIO,
+    only: Collection[str] | None = None,
+    server: str | None = None,
+) -> None:
+    """The SQL of upgrade-all from an empty database: every schema in order, each with its prelude.
+
+    `only`: the schemas of one server (placement), still in depends_on order; `server` names it in
+    the header. A schema that depends on one on another server needs that server's plan run first.
+    """
     check_session_settings()  # before the first line of the plan is written
-    ordered = upgrade_order(schemas)
+    ordered = [info for info in upgrade_order(schemas) if only is None or info.name in only]
+    where = f" on server {server}" if server else ""
     output.write(
-        "-- gamedb upgrade-all: every schema from base to head, in depends_on order:\n"
+        f"-- gamedb upgrade-all{where}: every schema from base to head, in depends_on order:\n"
         f"--   {', '.join(s.name for s in ordered)}\n"
         "-- Each schema is one transaction (BEGIN ... COMMIT), as in upgrade-all; apply with\n"
         "--   psql -v ON_ERROR_STOP=1 -f this_file.sql\n"

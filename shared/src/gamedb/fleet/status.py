@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import sql
@@ -23,7 +24,8 @@ from gamedb.fleet.order import revision_index, upgrade_order
 from gamedb.migrate.revision_index import RevisionIndex, UnreadableRevisions
 from gamedb.names import EXTENSIONS_SCHEMA, VERSION_TABLE_SCHEMA
 from gamedb.project import Project
-from gamedb.server.connections import connect, migration_engine
+from gamedb.server.connections import connect, mask_url, migration_engine
+from gamedb.server.placement import DEFAULT_SERVER, Route, by_server
 
 SYSTEM_SCHEMAS = frozenset({"public", "information_schema", VERSION_TABLE_SCHEMA, EXTENSIONS_SCHEMA})
 
@@ -108,6 +110,7 @@ class SchemaStatus:
     pending: list[str]
     drift: list[str] | None  # None: not compared (pending revisions first)
     problem: str | None = None  # version rows no run can start from (upgrade-all refuses them too)
+    server: str = DEFAULT_SERVER  # where the schema lives ([tool.gamedb.placement])
 
     @property
     def state(self) -> str:
@@ -126,6 +129,7 @@ class SchemaStatus:
     def as_json(self) -> dict[str, Any]:
         return {
             "schema": self.schema,
+            "server": self.server,
             "version_table": f"{VERSION_TABLE_SCHEMA}.{self.version_table}",
             "current": self.current,
             "heads": self.heads,
@@ -141,22 +145,62 @@ class DatabaseStatus:
     """Every declared schema, plus what the database holds that no service declares."""
 
     schemas: list[SchemaStatus]
-    undeclared_schemas: list[str]
+    undeclared_schemas: list[str]  # with several servers: "name (on server)" for those off `default`
     orphan_version_tables: list[str]
+    servers: dict[str, str] = field(default_factory=dict)  # server name -> its URL, masked
 
     @property
     def clean(self) -> bool:
         return all(s.clean for s in self.schemas)
 
 
+def as_routes(schemas: Mapping[str, SchemaInfo], where: URL | Mapping[str, Route]) -> dict[str, Route]:
+    """Every schema's server: `where` itself when it is a mapping, else all on one URL (server `default`)."""
+    if isinstance(where, Mapping):
+        return {name: where[name] for name in schemas}
+    return {name: Route(DEFAULT_SERVER, where) for name in schemas}
+
+
 def database_status(
-    project: Project, schemas: dict[str, SchemaInfo], url: URL, *, compare_models: bool = True
+    project: Project,
+    schemas: dict[str, SchemaInfo],
+    where: URL | Mapping[str, Route],
+    *,
+    compare_models: bool = True,
 ) -> DatabaseStatus:
     """Current revision, head, pending revisions and (for schemas at head) drift of every schema.
 
-    Without `compare_models` it is one query: versions, undeclared schemas and orphan version tables.
+    `where`: one URL for every schema, or each schema's Route (placement). Without `compare_models`
+    it is one query per server: versions, undeclared schemas and orphan version tables.
     """
-    ordered = upgrade_order(schemas)
+    routes = as_routes(schemas, where)
+    groups = by_server(routes)
+    several = len(groups) > 1
+    rows: dict[str, SchemaStatus] = {}
+    undeclared: list[str] = []
+    orphans: list[str] = []
+    for server, names in groups.items():
+        part = _server_status(project, schemas, [schemas[n] for n in names], routes[names[0]].url, compare_models)
+        for row in part.schemas:
+            row.server = server
+            rows[row.schema] = row
+        suffix = f" (on {server})" if several and server != DEFAULT_SERVER else ""
+        undeclared += [f"{name}{suffix}" for name in part.undeclared_schemas]
+        orphans += [f"{name}{suffix}" for name in part.orphan_version_tables]
+    return DatabaseStatus(
+        [rows[info.name] for info in upgrade_order(schemas)],
+        undeclared,
+        orphans,
+        {server: mask_url(routes[names[0]].url) for server, names in groups.items()},
+    )
+
+
+def _server_status(
+    project: Project, schemas: dict[str, SchemaInfo], here: list[SchemaInfo], url: URL, compare_models: bool
+) -> DatabaseStatus:
+    """database_status of the schemas placed on one server (`here`)."""
+    names = {info.name for info in here}
+    ordered = [info for info in upgrade_order(schemas) if info.name in names]
     engine = migration_engine(url)
     try:
         with connect(engine) as conn:
@@ -187,7 +231,7 @@ def database_status(
     declared_tables = {info.version_table for info in ordered}
     return DatabaseStatus(
         rows,
-        sorted(catalog.namespaces - SYSTEM_SCHEMAS - set(schemas)),
+        sorted(catalog.namespaces - SYSTEM_SCHEMAS - {info.name for info in ordered}),
         sorted(t for t in catalog.version_tables if t.startswith("alembic_version_") and t not in declared_tables),
     )
 

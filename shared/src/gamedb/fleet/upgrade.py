@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
@@ -27,13 +27,14 @@ from sqlalchemy.exc import DBAPIError
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import GamedbError
 from gamedb.fleet.order import revision_index, upgrade_order
-from gamedb.fleet.status import pending_revisions, read_versions, version_rows_problem
+from gamedb.fleet.status import as_routes, pending_revisions, read_versions, version_rows_problem
 from gamedb.migrate.config import make_config
 from gamedb.migrate.revision_index import RevisionIndex
 from gamedb.migrate.run_options import set_run_options
 from gamedb.migrate.session import check_session_settings, retry_lock_timeouts
 from gamedb.project import Project
 from gamedb.server.connections import connect, error_line, migration_engine
+from gamedb.server.placement import Route, by_server
 
 log = logging.getLogger(__name__)
 
@@ -79,23 +80,29 @@ class _Outcome:
     interrupted: bool = False
 
 
-def upgrade_all(project: Project, schemas: dict[str, SchemaInfo], url: URL, *, jobs: int = 1) -> UpgradeReport:
+def upgrade_all(
+    project: Project, schemas: dict[str, SchemaInfo], where: URL | Mapping[str, Route], *, jobs: int = 1
+) -> UpgradeReport:
     """Bring every schema to its head; stop starting new schemas at the first failure.
 
-    A schema starts once everything in its depends_on is at head; up to `jobs` schemas run at
-    once, each in its own process, on its own connection, under its own migration lock. Each
-    revision commits alone with its version row, so a failure leaves the schema at the last
-    revision that completed.
+    `where`: one URL for every schema, or each schema's Route (placement). A schema starts once
+    everything in its depends_on is at head, whichever server that is on; up to `jobs` schemas run
+    at once on each server, each in its own process, on its own connection, under its own migration
+    lock. Each revision commits alone with its version row, so a failure leaves the schema at the
+    last revision that completed.
     """
     check_session_settings()  # a bad GAMEDB_LOCK_* must be one error, not a failure per worker
     ordered = upgrade_order(schemas)
     report = UpgradeReport()
-    engine = migration_engine(url)
-    try:
-        with connect(engine) as conn:
-            current = read_versions(conn, ordered)
-    finally:
-        engine.dispose()
+    routes = as_routes(schemas, where)
+    current: dict[str, list[str]] = {}
+    for names in by_server(routes).values():
+        engine = migration_engine(routes[names[0]].url)
+        try:
+            with connect(engine) as conn:
+                current |= read_versions(conn, [schemas[name] for name in names])
+        finally:
+            engine.dispose()
     indexes: dict[str, RevisionIndex] = {}
     for info in ordered:
         indexes[info.name] = revision_index(project, schemas, info)
@@ -109,7 +116,7 @@ def upgrade_all(project: Project, schemas: dict[str, SchemaInfo], url: URL, *, j
             report.not_attempted = [i.name for i in todo if i.name != info.name]
             return report
     try:
-        for outcome in _schedule(todo, jobs, (project, schemas, url)):
+        for outcome in _schedule(todo, jobs, (project, schemas, routes)):
             _record(report, outcome, current, indexes)
     except _Interrupted:
         report.was_interrupted = True
@@ -142,7 +149,7 @@ def _record(
 
 
 STOP_GRACE_SECONDS = 15.0  # after SIGINT, how long workers get to roll back before SIGKILL
-Work = tuple[Project, dict[str, SchemaInfo], URL]  # what every schema's upgrade needs
+Work = tuple[Project, dict[str, SchemaInfo], dict[str, Route]]  # what every schema's upgrade needs
 
 
 class _Interrupted(Exception):
@@ -153,32 +160,34 @@ class _Runner:
     """Upgrades schemas in one process: the work it was given and an engine made in that process."""
 
     def __init__(self, work: Work, *, in_worker: bool) -> None:
-        self.project, self.schemas, self.url = work
+        self.project, self.schemas, self.routes = work
         self.in_worker = in_worker
-        self.engine: Engine | None = None
+        self.engines: dict[str, Engine] = {}  # one per server, made when its first schema runs here
 
     def run(self, name: str) -> _Outcome:
-        if self.engine is None:
-            self.engine = migration_engine(self.url)
+        route = self.routes[name]
+        if route.server not in self.engines:
+            self.engines[route.server] = migration_engine(route.url)
+        engine = self.engines[route.server]
         info = self.schemas[name]
         if self.in_worker:  # idle workers ignore SIGINT (see _init_worker); while migrating, it stops the run
             signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
-            return _Outcome(name, _upgrade_one(self.project, self.schemas, info, self.engine))
+            return _Outcome(name, _upgrade_one(self.project, self.schemas, info, engine))
         except KeyboardInterrupt:
             # psycopg cancelled the statement in flight; its revision's transaction is rolled back
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-            return _Outcome(name, [], "interrupted", _versions_after_failure(self.engine, info), interrupted=True)
+            return _Outcome(name, [], "interrupted", _versions_after_failure(engine, info), interrupted=True)
         except (CommandError, DBAPIError, GamedbError) as exc:
-            return _Outcome(name, [], error_line(exc), _versions_after_failure(self.engine, info))
+            return _Outcome(name, [], error_line(exc), _versions_after_failure(engine, info))
         finally:
             if self.in_worker:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def close(self) -> None:
-        if self.engine is not None:
-            self.engine.dispose()
-            self.engine = None
+        for engine in self.engines.values():
+            engine.dispose()
+        self.engines.clear()
 
 
 _WORKER: _Runner | None = None  # in a worker process only: set by the pool's initializer
@@ -190,11 +199,14 @@ def _run_in_worker(name: str) -> _Outcome:
 
 
 def _schedule(todo: list[SchemaInfo], jobs: int, work: Work) -> Iterator[_Outcome]:
-    """Run schemas as their dependencies finish; after a failure, start nothing new."""
+    """Run schemas as their dependencies finish, at most `jobs` at once per server; after a failure,
+    start nothing new."""
+    routes = work[2]
+    servers = {routes[info.name].server for info in todo}
     plan = _Plan(todo)
     ready = plan.ready()
     failed = False
-    if jobs <= 1 or len(todo) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if jobs * len(servers) <= 1 or len(todo) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         runner = _Runner(work, in_worker=False)
         try:
             while ready and not failed:
@@ -211,13 +223,20 @@ def _schedule(todo: list[SchemaInfo], jobs: int, work: Work) -> Iterator[_Outcom
             runner.close()
         return
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(work, os.getpid())) as pool:
+    workers = min(len(todo), jobs * len(servers))
+    pool_options = {"mp_context": context, "initializer": _init_worker, "initargs": (work, os.getpid())}
+    with ProcessPoolExecutor(workers, **pool_options) as pool:
         running: dict[Future[_Outcome], str] = {}
         try:
             while ready or running:
-                while ready and not failed and len(running) < jobs:
-                    name = ready.pop(0)
+                busy = [routes[name].server for name in running.values()]
+                startable = [name for name in ready if busy.count(routes[name].server) < jobs]
+                while startable and not failed:
+                    name = startable.pop(0)
+                    ready.remove(name)
                     running[pool.submit(_run_in_worker, name)] = name
+                    busy.append(routes[name].server)
+                    startable = [n for n in startable if busy.count(routes[n].server) < jobs]
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -32,7 +32,8 @@ from gamedb.migrate.session import (
 )
 from gamedb.names import create_schema_sql, drop_schema_sql
 from gamedb.project import Project
-from gamedb.server.connections import connect, migration_engine, resolve_url
+from gamedb.server.connections import connect, migration_engine
+from gamedb.server.placement import schema_route
 
 log = logging.getLogger("gamedb.migrate.environment")
 
@@ -137,7 +138,9 @@ def _run_online(context: EnvironmentContext, schema: SchemaInfo) -> None:
         url = options.url if options is not None else None
         if url is None:
             ini = context.config.config_file_name
-            url = resolve_url(Project(Path(ini).resolve().parent if ini else Path.cwd()))
+            project = Project(Path(ini).resolve().parent if ini else Path.cwd())
+            known = options.schemas if options is not None else None
+            url = schema_route(project, schema.name, known).url  # the schema's server ([tool.gamedb.placement])
         engine = migration_engine(url)
     try:
         with connect(engine) as connection:

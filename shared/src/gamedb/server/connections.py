@@ -175,14 +175,18 @@ def service_engine(schema: str, url: URL | str | None = None, **engine_options: 
     options (on top of the login's own settings, which a login could RESET), search_path set to the
     service schema then `extensions` (where declared extensions' types and operators live), and pool
     pre-ping: an idle-in-transaction timeout (25P03) ends the connection.
-    URL: the argument, else GAMEDB_URL, else the embedded server of the monorepo around the cwd.
+    URL: the argument, else the schema's server by `[tool.gamedb.placement]` in the monorepo around
+    the cwd (GAMEDB_URL or the embedded server for `default`, GAMEDB_URL_<NAME> for another), read
+    when the engine is made: after `gamedb move`, a new engine (a restarted app) follows the schema.
     """
     from gamedb.discovery import discover_schemas, get_schema
     from gamedb.project import find_project
+    from gamedb.server.placement import schema_route
 
-    info = get_schema(schema, discover_schemas())
+    schemas = discover_schemas()
+    info = get_schema(schema, schemas)
     if url is None:
-        url = resolve_url(find_project())
+        url = schema_route(find_project(), info.name, known=schemas).url
     options = " ".join(
         f"-c {name}={value}"
         for name, value in (

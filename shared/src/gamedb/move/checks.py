@@ -1,0 +1,111 @@
+"""What `gamedb move` checks before it changes anything: one line per reason, nothing touched."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from gamedb.discovery import SchemaInfo
+from gamedb.errors import MoveRefused
+from gamedb.names import VERSION_TABLE_SCHEMA
+
+MIN_SERVER_VERSION = 150000  # CREATE PUBLICATION ... FOR TABLES IN SCHEMA
+
+# Tables logical replication can't carry faithfully: no key to identify a changed row, unlogged
+# (never in the WAL), foreign (data elsewhere).
+_UNREPLICABLE = """
+SELECT c.relname,
+       CASE WHEN c.relpersistence = 'u' THEN 'unlogged'
+            WHEN c.relkind = 'f' THEN 'a foreign table'
+            ELSE 'no primary key or replica identity' END
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'f') AND NOT c.relispartition
+  AND (c.relpersistence = 'u' OR c.relkind = 'f'
+       OR c.relreplident = 'n'
+       OR (c.relreplident = 'd' AND NOT EXISTS (
+             SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)))
+ORDER BY 1
+"""
+
+
+def server_version(conn: psycopg.Connection, where: str) -> int:
+    version = conn.info.server_version
+    if version < MIN_SERVER_VERSION:
+        raise MoveRefused(f"{where} runs PostgreSQL {version // 10000}: gamedb move needs 15 or later on both sides")
+    return version
+
+
+def system_identity(conn: psycopg.Connection) -> tuple[str, str]:
+    """(cluster system identifier, database): two servers with the same one are one server."""
+    row = conn.execute("SELECT system_identifier::text, current_database() FROM pg_control_system()").fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def check_source(conn: psycopg.Connection, info: SchemaInfo, server: str) -> list[str]:
+    """The source can publish `info`'s schema; returns its version rows."""
+    server_version(conn, f"source server {server!r}")
+    wal_level = conn.execute("SHOW wal_level").fetchone()[0]
+    if wal_level != "logical":
+        raise MoveRefused(
+            f"source server {server!r} has wal_level={wal_level}: set wal_level = logical in its postgresql.conf "
+            "and restart it (the embedded server: gamedb server stop; it starts with logical)"
+        )
+    is_super = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+    if not is_super:
+        raise MoveRefused(
+            f"source server {server!r}: the URL's user is not a superuser; publishing a whole schema "
+            "(CREATE PUBLICATION ... FOR TABLES IN SCHEMA) and its replication slot need one"
+        )
+    if conn.execute("SELECT to_regnamespace(%s)", (info.name,)).fetchone()[0] is None:
+        raise MoveRefused(f"schema {info.name!r} does not exist on source server {server!r}: nothing to move")
+    rows = version_rows(conn, info)
+    if not rows:
+        raise MoveRefused(
+            f"schema {info.name!r} on {server!r} has no version row: upgrade it (gamedb -x schema={info.name} "
+            "upgrade head) before moving it"
+        )
+    bad = conn.execute(_UNREPLICABLE, {"schema": info.name}).fetchall()
+    if bad:
+        listed = ", ".join(f"{info.name}.{name} ({why})" for name, why in bad)
+        raise MoveRefused(f"can't replicate {listed}: add a primary key (or REPLICA IDENTITY FULL) first")
+    used, limit = conn.execute(
+        "SELECT (SELECT count(*) FROM pg_replication_slots), current_setting('max_replication_slots')::int"
+    ).fetchone()
+    if used >= limit:
+        raise MoveRefused(f"source server {server!r} has no free replication slot ({used} of max_replication_slots)")
+    return rows
+
+
+def check_target(conn: psycopg.Connection, info: SchemaInfo, server: str) -> None:
+    """The target can subscribe and holds nothing of the schema."""
+    version = server_version(conn, f"target server {server!r}")
+    allowed = conn.execute(
+        "SELECT rolsuper OR (%s >= 160000 AND pg_has_role(current_user, 'pg_create_subscription', 'MEMBER')) "
+        "FROM pg_roles WHERE rolname = current_user",
+        (version,),
+    ).fetchone()[0]
+    if not allowed:
+        raise MoveRefused(
+            f"target server {server!r}: the URL's user may not create a subscription "
+            "(a superuser, or on PostgreSQL 16+ a member of pg_create_subscription)"
+        )
+    if conn.execute("SELECT to_regnamespace(%s)", (info.name,)).fetchone()[0] is not None:
+        raise MoveRefused(f"target server {server!r} already has a schema {info.name!r}: drop or rename it first")
+    if version_table_exists(conn, info):
+        raise MoveRefused(
+            f"target server {server!r} already has {VERSION_TABLE_SCHEMA}.{info.version_table}: "
+            "drop it first (a schema's history must not be mixed with another's)"
+        )
+
+
+def version_table_exists(conn: psycopg.Connection, info: SchemaInfo) -> bool:
+    name = f"{VERSION_TABLE_SCHEMA}.{info.version_table}"
+    return conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None
+
+
+def version_rows(conn: psycopg.Connection, info: SchemaInfo) -> list[str]:
+    if not version_table_exists(conn, info):
+        return []
+    table = sql.Identifier(VERSION_TABLE_SCHEMA, info.version_table)
+    return sorted(r[0] for r in conn.execute(sql.SQL("SELECT version_num FROM {}").format(table)))

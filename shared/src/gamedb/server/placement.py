@@ -1,0 +1,155 @@
+"""Which server each schema lives on: `[tool.gamedb.placement]` in the root pyproject.toml.
+
+    [tool.gamedb.placement]
+    inventory = "hot"        # schema = server name; unlisted schemas are on server "default"
+
+Server `default` is GAMEDB_URL (or the embedded server); server NAME is the environment variable
+`GAMEDB_URL_<NAME upper-cased>`, so secrets stay out of the repo. The file is the one place a
+schema's server is written down: every command, `migrations/env.py` and `service_engine` route by it,
+and `gamedb move` rewrites its line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import URL
+
+from gamedb.errors import InvalidPlacement
+from gamedb.project import Project
+from gamedb.server.connections import URL_ENV, parse_url, resolve_url
+
+DEFAULT_SERVER = "default"
+PYPROJECT = "pyproject.toml"
+TABLE_HEADER = "[tool.gamedb.placement]"
+SERVER_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one schema lives: the server's name and URL."""
+
+    server: str
+    url: URL
+
+
+def url_variable(server: str) -> str:
+    """The environment variable holding server `server`'s URL (GAMEDB_URL for `default`)."""
+    return URL_ENV if server == DEFAULT_SERVER else f"{URL_ENV}_{server.upper()}"
+
+
+def validate_server_name(name: object) -> str:
+    if not isinstance(name, str) or not SERVER_NAME_PATTERN.fullmatch(name):
+        raise InvalidPlacement(
+            f"invalid server name {name!r}: must match ^[a-z][a-z0-9_]{{0,39}}$ (it becomes {URL_ENV}_<NAME>)"
+        )
+    return name
+
+
+def read_placement(project: Project, known: Iterable[str] | None = None) -> dict[str, str]:
+    """schema -> server name for every schema the file lists (validated); unlisted ones are on `default`.
+
+    With `known`, a listed schema no installed service declares is refused: a typo would otherwise
+    leave the real schema on `default` and send its migrations to the wrong server.
+    """
+    path = project.root / PYPROJECT
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidPlacement(f"{PYPROJECT} can't be read: {exc}") from None
+    table = data.get("tool", {}).get("gamedb", {}).get("placement", {})
+    if not isinstance(table, dict):
+        raise InvalidPlacement(f'{TABLE_HEADER} in {PYPROJECT} must be a table of schema = "server" lines')
+    known_names = set(known) if known is not None else None
+    placement: dict[str, str] = {}
+    for schema, server in table.items():
+        if not isinstance(server, str):
+            raise InvalidPlacement(f"{TABLE_HEADER} {schema} = {server!r}: the server must be a quoted name")
+        validate_server_name(server)
+        if known_names is not None and schema not in known_names:
+            raise InvalidPlacement(
+                f"{TABLE_HEADER} places {schema!r} on {server!r}, but no installed service declares that schema"
+            )
+        placement[schema] = server
+    return placement
+
+
+def server_url(project: Project, server: str) -> URL:
+    """The URL of server `server`: GAMEDB_URL (or the embedded server) for `default`, else GAMEDB_URL_<NAME>."""
+    if server == DEFAULT_SERVER:
+        return resolve_url(project)
+    variable = url_variable(validate_server_name(server))
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        raise InvalidPlacement(f"server {server!r} has no URL: set {variable} (e.g. postgresql://user@host:5432/game)")
+    return parse_url(raw, source=variable)
+
+
+def route_schemas(project: Project, names: Iterable[str], known: Iterable[str] | None = None) -> dict[str, Route]:
+    """schema -> Route for each of `names`; each server's URL is resolved once."""
+    names = list(names)
+    placement = read_placement(project, known)
+    urls: dict[str, URL] = {}
+    routes = {}
+    for name in names:
+        server = placement.get(name, DEFAULT_SERVER)
+        if server not in urls:
+            urls[server] = server_url(project, server)
+        routes[name] = Route(server, urls[server])
+    return routes
+
+
+def schema_route(project: Project, schema: str, known: Iterable[str] | None = None) -> Route:
+    """The server of one schema."""
+    return route_schemas(project, [schema], known)[schema]
+
+
+def by_server(routes: Mapping[str, Route]) -> dict[str, list[str]]:
+    """server name -> its schemas, in the order of `routes` (the default server first)."""
+    groups: dict[str, list[str]] = {}
+    for schema, route in sorted(routes.items(), key=lambda item: item[1].server != DEFAULT_SERVER):
+        groups.setdefault(route.server, []).append(schema)
+    return groups
+
+
+def write_placement(project: Project, schema: str, server: str) -> Path:
+    """Record that `schema` lives on `server`: rewrite (or add, or for `default` remove) its line.
+
+    Only the schema's own line in `[tool.gamedb.placement]` changes; every other line, comment and
+    table of the file stays as it was. Returns the file written.
+    """
+    validate_server_name(server)
+    path = project.root / PYPROJECT
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.is_file() else []
+    entry = re.compile(rf"\s*{re.escape(schema)}\s*=")
+    start = next((i for i, line in enumerate(lines) if line.strip() == TABLE_HEADER), None)
+    new_line = f'{schema} = "{server}"\n'
+    if start is None:
+        if server != DEFAULT_SERVER:
+            if lines and not lines[-1].endswith("\n"):
+                lines[-1] += "\n"
+            lines += ["\n" if lines else "", f"{TABLE_HEADER}\n", new_line]
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+        found = next((i for i in range(start + 1, end) if entry.match(lines[i])), None)
+        if found is not None and server == DEFAULT_SERVER:
+            del lines[found]
+        elif found is not None:
+            comment = lines[found].split("#", 1)[1].rstrip("\n") if "#" in lines[found] else None
+            lines[found] = new_line if comment is None else f'{schema} = "{server}"  #{comment}\n'
+        elif server != DEFAULT_SERVER:
+            last = max((i for i in range(start, end) if lines[i].strip()), default=start)
+            lines.insert(last + 1, new_line)
+    tmp = path.with_suffix(".toml.gamedb-tmp")
+    tmp.write_text("".join(lines), encoding="utf-8")
+    os.replace(tmp, path)  # a reader sees the old file or the new one, never half of it
+    if read_placement(project).get(schema, DEFAULT_SERVER) != server:  # the edit must read back as meant
+        raise InvalidPlacement(f"could not record {schema} = {server!r} in {path}: edit {TABLE_HEADER} by hand")
+    return path
