@@ -16,7 +16,9 @@ committed, resumes at step 5, and says which.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,6 +46,17 @@ from gamedb.server.connections import error_line, mask_url, psycopg_connect
 from gamedb.server.placement import DEFAULT_SERVER, read_placement, server_url, validate_server_name, write_placement
 
 IN_PROGRESS = "gamedb: move from server {} in progress"
+# For the kill tests: the move stops (sleeps) at this step so a test can kill it there.
+HOLD_AT_ENV = "GAMEDB_MOVE_HOLD_AT"
+
+
+def _step(name: str, say: Callable[[str], None]) -> None:
+    if os.environ.get(HOLD_AT_ENV) == name:
+        say(f"holding at step {name}")
+        sys.stdout.flush()
+        time.sleep(600)
+
+
 Say = Callable[[str], None]
 
 
@@ -111,17 +124,20 @@ def move_schema(
         with _cleaned_up_on_failure(source, target, info, say, source_server):
             report.logins = _prepare_target(project, schemas, info, source, target, target_url, source_server, report)
             say(f"target {to}: schema {info.name} at {','.join(report.revision)} by its migrations, roles applied")
+            _step("prepared", say)
             tables = tables_of(source, info.name)
             replication.publish(source, info.name)
             replication.subscribe(target, info.name, source_url)
             say(f"copying {len(tables)} table(s) of {info.name} from {source_server} to {to}")
+            _step("copying", say)
             copy_started = time.monotonic()
             replication.wait_for_copy(
                 target, info.name, tables, lambda t, n: say(f"  copied {info.name}.{t}: {n} rows")
             )
             report.copy_seconds = time.monotonic() - copy_started
             say("initial copy done, streaming; cutting over (writes to the source wait)")
-            report.cutover = _cut_over(source_url, source, target, info, to, verify, drop_source)
+            report.cutover = _cut_over(source_url, source, target, info, to, verify, drop_source, say)
+        _step("committed", say)
         report.placement_file = _finish(project, target, info.name, to, say)
     report.total_seconds = time.monotonic() - started
     return report
@@ -135,6 +151,7 @@ def _cut_over(
     to: str,
     verify: bool,
     drop_source: bool,
+    say: Say,
 ) -> CutoverReport:
     moved_at = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     with psycopg_connect(source_url) as source_tx:  # not autocommit: the one transaction of the switch
@@ -150,6 +167,7 @@ def _cut_over(
             drop_subscription=lambda: replication.drop_subscription(target, info.name),
             moved_at=moved_at,
         )
+        _step("cutover", say)
         source_tx.commit()
         result.write_pause_seconds = time.monotonic() - result.paused_at
     return result
