@@ -276,7 +276,7 @@ def test_roles_check_json_reports_an_object_owned_by_someone_else(gamedb, roles_
 
     findings = json.loads(result.stdout)
     expected = "table auth.handmade is owned by postgres, expected auth_owner"
-    assert {"schema": "auth", "kind": "wrong owner", "detail": expected} in [
+    assert {"schema": "auth", "kind": "wrong owner", "detail": expected, "server": "default"} in [
         {**f, "detail": f["detail"].replace(roles_db.query("SELECT current_user")[0][0], "postgres")} for f in findings
     ]
 

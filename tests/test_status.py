@@ -48,6 +48,7 @@ def test_status_json_names_current_head_pending_and_drift(gamedb, database, flee
     rows = {row["schema"]: row for row in json.loads(result.stdout)["schemas"]}
     assert rows["chat"] == {
         "schema": "chat",
+        "server": "default",
         "version_table": "alembic.alembic_version_chat",
         "current": ["chat1"],
         "heads": ["chat2"],
@@ -112,7 +113,7 @@ def test_two_version_rows_one_below_the_other_are_broken_for_status_and_upgrade_
 
     problem = "2 version rows (chat1, chat2) and chat1 is below another; delete the stale row by hand"
     assert status.code == 1
-    assert [line.split(None, 4)[-1] for line in status.stdout.splitlines() if line.startswith("chat ")] == [
+    assert [line.split(None, 5)[-1] for line in status.stdout.splitlines() if line.startswith("chat ")] == [
         f"broken: {problem}"
     ]
     rows = {row["schema"]: row for row in as_json["schemas"]}
