@@ -9,6 +9,7 @@ anywhere before it leaves the source authoritative and writable, as it was.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from gamedb.errors import MoveFailed
 from gamedb.move.replication import replication_name, wait_for_replay
 from gamedb.names import VERSION_TABLE_SCHEMA
 
+log = logging.getLogger(__name__)
 REPLAY_TIMEOUT_SECONDS = 120.0
 MOVED_MARKER = "gamedb: moved to server "
 
@@ -84,6 +86,7 @@ def cut_over(
     report.paused_at = time.monotonic()
     lsn = source_tx.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
     wait_for_replay(source, schema, lsn, REPLAY_TIMEOUT_SECONDS)
+    log.debug("cut-over: replayed after %.3f s", time.monotonic() - report.paused_at)
     for name, last_value in source_tx.execute(
         "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = %s AND last_value IS NOT NULL",
         (schema,),
@@ -100,11 +103,13 @@ def cut_over(
             raise MoveFailed(f"{schema}.{table}: the rows' checksums differ between source and target")
         report.rows[table] = here
     report.verified = verify
+    log.debug("cut-over: sequences and rows checked after %.3f s", time.monotonic() - report.paused_at)
     for (view,) in target.execute(
         "SELECT matviewname FROM pg_matviews WHERE schemaname = %s ORDER BY 1", (schema,)
     ).fetchall():  # logical replication carries tables only
         target.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(sql.Identifier(schema, view)))
     drop_subscription()
+    log.debug("cut-over: subscription dropped after %.3f s", time.monotonic() - report.paused_at)
     source_tx.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(replication_name(schema))))
     version_table = sql.Identifier(VERSION_TABLE_SCHEMA, info.version_table)
     if drop_source:
