@@ -17,6 +17,7 @@ def test_schemas_json_lists_every_service_with_its_version_table(gamedb):
     assert rows["auth"]["version_table"] == "alembic.alembic_version_auth"
     assert rows["auth"]["versions_dir"].endswith("services/auth/src/game_auth/versions")
     assert rows["inventory"]["depends_on"] == []
+    assert rows["auth"]["server"] == rows["inventory"]["server"] == "default"  # no [tool.gamedb.placement]
 
 
 def test_a_scratch_service_is_discovered_without_any_shared_edit(gamedb, scratch_service):

@@ -210,6 +210,10 @@ def test_service_engine_and_scoped_commands_follow_placement(servers: TwoServers
     )
     upgraded = servers.run("upgrade-all")
     assert upgraded.code == 0, upgraded.output
+    assert "upgraded inventory on hot: base -> " in upgraded.stdout
+    assert "upgraded auth on default: base -> " in upgraded.stdout
+    listed = {row["name"]: row["server"] for row in json.loads(servers.run("schemas", "--json").stdout)}
+    assert listed == {"auth": "default", "inventory": "hot"}
     assert SCHEMA in servers.target.schemas() and SCHEMA not in servers.source.schemas()
     assert "auth" in servers.source.schemas() and "auth" not in servers.target.schemas()
     assert servers.target.version_rows(SCHEMA) and servers.source.version_rows(SCHEMA) is None

@@ -358,13 +358,16 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
 def cmd_schemas(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
     from gamedb.discovery import load_all_models
     from gamedb.discovery.changes import changed_schemas
+    from gamedb.server.placement import DEFAULT_SERVER, read_placement
 
     load_all_models(schemas)
+    placement = read_placement(project, known=schemas)
     if options.changed_since is not None:
         schemas = {name: schemas[name] for name in changed_schemas(project, schemas, options.changed_since)}
     rows = [
         {
             "name": s.name,
+            "server": placement.get(s.name, DEFAULT_SERVER),
             "distribution": s.distribution,
             "version_table": f"{s.version_table_schema}.{s.version_table}",
             "versions_dir": str(s.versions_dir),
@@ -376,10 +379,11 @@ def cmd_schemas(options: Namespace, project: Project, schemas: dict[str, SchemaI
         print(json.dumps(rows, indent=2))
         return 0
     print_table(
-        ["schema", "distribution", "version table", "depends on", "versions dir"],
+        ["schema", "server", "distribution", "version table", "depends on", "versions dir"],
         [
             [
                 r["name"],
+                r["server"],
                 r["distribution"],
                 r["version_table"],
                 ",".join(r["depends_on"]) or "-",
@@ -529,7 +533,7 @@ def write_plans(options: Namespace, project: Project, schemas: dict[str, SchemaI
 
 def print_upgrade_report(report: UpgradeReport) -> None:
     for schema, before, after in report.upgraded:
-        print(f"upgraded {schema}: {','.join(before) or 'base'} -> {','.join(after)}")
+        print(f"upgraded {schema}{report.where(schema)}: {','.join(before) or 'base'} -> {','.join(after)}")
     for schema, before, after, stopped_before in report.interrupted:
         where = "revision unknown (its version table could not be re-read)"
         if after is not None:
@@ -544,7 +548,11 @@ def print_upgrade_report(report: UpgradeReport) -> None:
         left = "its revision unknown: the version table could not be re-read"
         if failed.stayed_at is not None:
             left = f"schema left at {','.join(failed.stayed_at) or 'base'}"
-        print(f"FAILED {failed.schema} at revision {failed.revision or '?'} ({left}): {failed.error}", file=sys.stderr)
+        print(
+            f"FAILED {failed.schema}{report.where(failed.schema)} at revision {failed.revision or '?'} "
+            f"({left}): {failed.error}",
+            file=sys.stderr,
+        )
     if report.not_attempted:
         print(f"not attempted: {', '.join(report.not_attempted)}", file=sys.stderr)
 

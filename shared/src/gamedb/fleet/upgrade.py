@@ -63,6 +63,11 @@ class UpgradeReport:
     # stopped by SIGINT: (schema, from, to as re-read (None: unknown), next pending revision)
     interrupted: list[tuple[str, list[str], list[str] | None, str | None]] = field(default_factory=list)
     was_interrupted: bool = False
+    servers: dict[str, str] = field(default_factory=dict)  # schema -> server, when schemas are on several
+
+    def where(self, schema: str) -> str:
+        """The text " on SERVER" when the fleet spans several servers, else nothing."""
+        return f" on {self.servers[schema]}" if schema in self.servers else ""
 
     @property
     def ok(self) -> bool:
@@ -95,6 +100,8 @@ def upgrade_all(
     ordered = upgrade_order(schemas)
     report = UpgradeReport()
     routes = as_routes(schemas, where)
+    if len(by_server(routes)) > 1:
+        report.servers = {name: route.server for name, route in routes.items()}
     current: dict[str, list[str]] = {}
     for names in by_server(routes).values():
         engine = migration_engine(routes[names[0]].url)
