@@ -56,8 +56,8 @@ class TwoServers:
     def env(self, **extra: str) -> dict[str, str]:
         return {"GAMEDB_URL_HOT": self.target.url, **extra}
 
-    def run(self, *args: str, **extra: str) -> Result:
-        return run_cli(list(args), url=self.source.url, cwd=self.project, **self.env(**extra))
+    def run(self, *args: str, url: str | None = None, module: str = "gamedb", **extra: str) -> Result:
+        return run_cli(list(args), url=url or self.source.url, cwd=self.project, module=module, **self.env(**extra))
 
     def spawn(self, *args: str, **extra: str) -> subprocess.Popen:
         return subprocess.Popen(
@@ -94,6 +94,8 @@ def servers(source_admin: str, admin_uri: str, tmp_path: Path) -> Iterator[TwoSe
     for name in ("alembic.ini", "pyproject.toml"):
         shutil.copy(REPO / name, project / name)
     shutil.copytree(REPO / "migrations", project / "migrations")
+    # plain `alembic` reads alembic.ini's version_locations (services/*/...versions) from here
+    shutil.copytree(REPO / "services", project / "services", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     source, target = ThrowawayDatabase(source_admin), ThrowawayDatabase(admin_uri)
     yield TwoServers(project, source, target)
     for db in (target, source):
@@ -224,6 +226,13 @@ def test_service_engine_and_scoped_commands_follow_placement(servers: TwoServers
     assert down.code == 0, down.output
     assert SCHEMA not in servers.target.schemas()
     assert servers.run("-x", f"schema={SCHEMA}", "upgrade", "head").code == 0
+    current = servers.run("-x", f"schema={SCHEMA}", "current", module="alembic")  # plain Alembic routes too
+    assert current.code == 0, current.output
+    assert servers.target.version_rows(SCHEMA)[0] in current.stdout
+    roles_sql = servers.run("roles", "sql")
+    assert roles_sql.code == 0 and "-- server default\n" in roles_sql.stdout and "-- server hot\n" in roles_sql.stdout
+    hot_part = roles_sql.stdout.split("-- server hot\n")[1]
+    assert '"inventory_owner"' in hot_part and '"auth_owner"' not in hot_part
     probe = (
         "from gamedb.server.connections import service_engine\n"
         "from sqlalchemy import text\n"
@@ -276,6 +285,8 @@ def test_a_server_without_a_url_is_one_line(servers: TwoServers) -> None:
         ("no_key", "can't replicate inventory.loose (no primary key or replica identity): add a primary key"),
         ("unlogged", "can't replicate inventory.scratch (unlogged)"),
         ("same_server", "servers 'default' and 'hot' are the same database: nothing to move"),
+        ("target_version_table", "target server 'hot' already has alembic.alembic_version_inventory: drop it first"),
+        ("not_superuser", "source server 'default': the URL's user is not a superuser"),
         ("already_there", "schema 'inventory' is already on server 'default'"),
     ],
 )
@@ -291,16 +302,22 @@ def test_refusals_change_nothing(servers: TwoServers, setup: str, expected: str)
         servers.source.query("CREATE UNLOGGED TABLE inventory.scratch (x int PRIMARY KEY)")
     elif setup == "same_server":
         extra["GAMEDB_URL_HOT"] = servers.source.url
+    elif setup == "target_version_table":
+        servers.target.query("CREATE SCHEMA alembic; CREATE TABLE alembic.alembic_version_inventory (version_num text)")
+    elif setup == "not_superuser":
+        servers.source.query("CREATE ROLE mover_nosuper LOGIN CREATEROLE")
+        servers.source.query(f'GRANT CONNECT ON DATABASE "{servers.source.name}" TO mover_nosuper')
+        extra["url"] = servers.source.url.replace("postgres@", "mover_nosuper@")
     else:
         to = "default"
-    before_target = servers.target.schemas()
+    before_target = servers.target.schemas() - {"alembic"}
     before_file = servers.placement()
     result = servers.run("move", SCHEMA, "--to", to, **extra)
     assert result.code != 0
     lines = error_lines(result)
     assert len(lines) == 1 and lines[0].startswith("gamedb: error: ") and expected in lines[0], result.output
     assert servers.leftovers() == []
-    assert servers.target.schemas() == before_target
+    assert servers.target.schemas() - {"alembic"} == before_target
     assert servers.placement() == before_file
     assert SCHEMA in servers.source.schemas()
 
@@ -379,3 +396,19 @@ def test_ctrl_c_during_the_copy_cleans_up(servers: TwoServers) -> None:
     assert SCHEMA not in servers.target.schemas()
     assert servers.placement() == before
     servers.source.query("SET ROLE inventory_rw; INSERT INTO inventory.items (sku, name) VALUES ('still', 'x')")
+
+
+def test_drop_source_leaves_nothing_of_the_schema_on_the_source(servers: TwoServers) -> None:
+    seeded(servers, rows=30)
+    result = servers.run("move", SCHEMA, "--to", "hot", "--drop-source")
+    assert result.code == 0, result.output
+    assert "source schema dropped on default" in result.stdout
+    assert not [n for n in servers.source.schemas() if n.startswith(SCHEMA)]
+    assert servers.source.version_rows(SCHEMA) is None
+    assert servers.target.query("SELECT count(*) FROM inventory.items") == [(30,)]
+    assert servers.leftovers() == []
+    back = servers.run("status", "--json")
+    assert {r["schema"]: r["server"] for r in json.loads(back.stdout)["schemas"]} == {
+        "auth": "default",
+        "inventory": "hot",
+    }
