@@ -161,6 +161,7 @@ def test_after_writing_the_baseline_lint_is_clean_and_says_how_much_it_suppresse
     written = lint("--baseline")
     path = revision_path(project, "chat", "chat3")
     path.write_text(path.read_text().replace("def upgrade", "# moved down by an unrelated edit\n\n\ndef upgrade"))
+    path.rename(path.with_name("chat3_renamed.py"))
     later = lint()
 
     assert written.code == 0, written.output
@@ -217,6 +218,33 @@ def test_a_baseline_written_for_one_schema_keeps_the_other_schemas_entries(lint,
     assert json.loads(result.stdout)["findings"] == []
 
 
+def test_a_baseline_entry_no_finding_matches_any_more_is_named_as_stale(lint, project):
+    lint("--baseline")
+    add_marker(revision_path(project, "chat", "chat4"), f"# gamedb: lint-ignore {BLOCKING_INDEX} -- empty table")
+
+    result = lint()
+
+    assert result.code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "gamedb lint: no new findings (11 revisions of 4 schemas linted)",
+        "gamedb lint: 3 baselined findings suppressed (.gamedb-lint-baseline.json)",
+        "gamedb lint: 1 baseline entry no longer found (fixed? gamedb lint --baseline rewrites the file)",
+        "gamedb lint: 1 finding silenced by lint-ignore markers",
+    ]
+
+
+def test_a_baseline_file_named_on_the_command_line_is_read_instead_of_the_default(lint, project):
+    lint("--baseline", "elsewhere.json")
+
+    default = lint()
+    named = lint("--baseline-file", "elsewhere.json")
+
+    assert not (project / ".gamedb-lint-baseline.json").exists()
+    assert default.code == 1
+    assert named.code == 0, named.output
+    assert "gamedb lint: 4 baselined findings suppressed (elsewhere.json)" in named.stdout
+
+
 def test_no_baseline_reports_every_finding(lint):
     lint("--baseline")
 
@@ -232,6 +260,13 @@ def test_since_lints_only_the_revisions_after_rev_in_revs_schema(lint):
     assert result.code == 1
     assert [line.split(": ")[1:3] for line in findings(result)] == [["schema chat, revision chat4", BLOCKING_INDEX]]
     assert result.stdout.splitlines()[-1] == "gamedb lint: 1 finding in 1 revision (1 revision of 1 schema linted)"
+
+
+def test_since_takes_a_unique_prefix_of_a_revision_id(gamedb):
+    result = gamedb("lint", "--since", "accb90")  # auth's init revision
+
+    assert result.code == 0, result.output
+    assert result.stdout == "gamedb lint: no findings (1 revision of 1 schema linted)\n"
 
 
 def test_since_given_per_schema_lints_each_schemas_new_revisions(lint):
