@@ -99,6 +99,18 @@ class RoleNotManaged(GamedbError):
     exit_code = 1
 
 
+class InvalidLintMarker(GamedbError):
+    """A `# gamedb: ...` comment in a revision file is not a well-formed lint-ignore marker."""
+
+
+class InvalidLintBaseline(GamedbError):
+    """The lint baseline file cannot be read, parsed or written."""
+
+
+class LintFailed(GamedbError):
+    """squawk itself failed (a bad --exclude, a crash), so there is no verdict on the revisions."""
+
+
 # Frames in these are the machinery; the last frame outside them is the user's code that failed.
 _LIBRARY_PATHS = (
     f"{os.sep}site-packages{os.sep}",
