@@ -174,6 +174,9 @@ def test_a_concurrent_build_does_not_wait_for_the_runs_own_lock_whatever_the_def
     assert "retry" not in run.stderr
     assert database.version_rows("idx") == ["idx2"]
     assert index_state(database) == [(True, True)]
+    ok(cli(database, extra, "-x", "schema=idx", "downgrade", "idx1", GAMEDB_LOCK_RETRIES="0"))  # DROP ... CONCURRENTLY
+    assert database.version_rows("idx") == ["idx1"]
+    assert index_state(database) == []
 
 
 def test_a_second_runner_waits_while_the_first_is_inside_the_autocommit_block(database, indexed):
@@ -352,8 +355,14 @@ def test_the_sql_plan_ends_the_transaction_around_the_block_and_applies_with_psq
     assert applied.returncode == 0, applied.stderr
     assert database.version_rows("idx") == ["idx2"]
     assert index_state(database) == [(True, True)]
-    seen = database.query("SELECT at, who, replace(path, '\"', '') FROM idx.seen ORDER BY ctid")
-    assert seen == [(at, "idx_owner", "idx, extensions, pg_catalog") for at in ("before", "inside", "after")]
+    seen = database.query("SELECT at, who, replace(path, '\"', ''), lock_timeout FROM idx.seen ORDER BY ctid")
+    path = "idx, extensions, pg_catalog"
+    # the revision's own SET lasts to the block, where the plan sets the run's timeouts again
+    assert seen == [
+        ("before", "idx_owner", path, "7s"),
+        ("inside", "idx_owner", path, "2s"),
+        ("after", "idx_owner", path, "2s"),
+    ]
 
 
 def test_a_revision_building_an_index_concurrently_passes_lint(database, indexed):
