@@ -7,9 +7,11 @@ gamedb.migrate.session), so it stays held while the migration connection runs in
 Online, a concurrent build that fails (a duplicate in a UNIQUE index, a timeout) leaves an INVALID
 index behind; `InvalidIndexes` drops the ones the failed run left, so the revision can run again,
 and the error says so (or names the index and the statement that drops it, when that could not be
-done). Offline, Alembic writes COMMIT / BEGIN around the block; `OfflineBreaks` adds what the steps
-in between need (the owner's role, search_path, timeouts, as session settings reset afterwards) and
-opens the next transaction with the same prelude as the script's others, lock included.
+done). A revision that completes while the schema holds an invalid index nobody is building (a
+killed run's) is rolled back: `CREATE INDEX CONCURRENTLY IF NOT EXISTS` would skip it. Offline,
+Alembic writes COMMIT / BEGIN around the block; `OfflineBreaks` adds what the steps in between need
+(the owner's role, search_path, timeouts, as session settings reset afterwards) and opens the next
+transaction with the same prelude as the script's others, lock included.
 """
 
 from __future__ import annotations
@@ -37,9 +39,15 @@ log = logging.getLogger("gamedb.migrate.autocommit")
 DROP_LOCK_TIMEOUT = "1min"
 
 
-_INVALID = text(
+_INVALID_SQL = (
     "SELECT n.nspname, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
     " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT i.indisvalid AND n.nspname = :schema"
+)
+_INVALID = text(_INVALID_SQL)
+# ... and nobody is building it: a concurrent build holds a lock on its table until it ends
+_LEFT_OVER = text(
+    _INVALID_SQL + " AND NOT EXISTS (SELECT FROM pg_locks l WHERE l.relation = i.indrelid"
+    " AND l.pid <> pg_backend_pid() AND l.mode = 'ShareUpdateExclusiveLock' AND l.granted) ORDER BY 1, 2"
 )
 
 
@@ -106,15 +114,6 @@ class InvalidIndexes:
             autocommit.rollback()  # SQLAlchemy's autobegun marker; the server has no transaction open
             self.connection.execution_options(isolation_level=level)
         return None
-
-
-# An invalid index nobody is building: a concurrent build holds a lock on its table until it ends
-_LEFT_OVER = text(
-    "SELECT n.nspname, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-    " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT i.indisvalid AND n.nspname = :schema"
-    " AND NOT EXISTS (SELECT FROM pg_locks l WHERE l.relation = i.indrelid AND l.pid <> pg_backend_pid()"
-    " AND l.mode = 'ShareUpdateExclusiveLock' AND l.granted) ORDER BY 1, 2"
-)
 
 
 def refuse_left_over_invalid_indexes(connection: Connection, schema: SchemaInfo, revision: str) -> None:
