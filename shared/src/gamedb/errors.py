@@ -42,6 +42,22 @@ class MigrationFailed(GamedbError):
     exit_code = 1
 
 
+class ConcurrentBuildFailed(MigrationFailed):
+    """A revision failed and left INVALID indexes (a concurrent build's); the message says which were dropped.
+
+    `sqlstate` is the original error's when every such index was dropped (the revision may run
+    again, so a lock timeout is retried as usual), else None.
+    """
+
+    def __init__(self, message: str, *, sqlstate: str | None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+class InvalidIndexLeftOver(MigrationFailed):
+    """The schema holds an invalid index nobody builds (a killed concurrent build's); the revision was rolled back."""
+
+
 class CommandFailed(GamedbError):
     """An Alembic command refused (unknown revision, drift found by `check`, ...)."""
 

@@ -4,7 +4,8 @@ A run is scoped to one schema (from `-x schema=NAME`, or handed over by the game
 a dedicated connection sets its timeouts and role, a second one takes the schema's migration lock
 (see gamedb.migrate.session), and the first COMMITS its prelude (a transaction left open before
 `configure()` would make Alembic treat it as external and silently keep nothing), then applies
-each revision in its own transaction. Offline (`--sql`): the same plan as one script wrapped in a single transaction.
+each revision in its own transaction. Offline (`--sql`): the same plan as one script wrapped in a single transaction,
+broken only where a revision asks for it (gamedb.migrate.autocommit, gamedb.migrate.enum_ops).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.util import CommandError
 
 from gamedb.autogen import autogenerate_options
+from gamedb.autogen.impl import OFFLINE_BREAKS_OPTION
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema
 from gamedb.errors import GamedbError, MissingSchemaArgument
+from gamedb.migrate.autocommit import InvalidIndexes, OfflineBreaks, refuse_left_over_invalid_indexes
 from gamedb.migrate.run_options import run_options
 from gamedb.migrate.session import (
     OFFLINE_EPILOGUE,
@@ -96,6 +99,7 @@ def _configure_options(
     callbacks = []
     if lock is not None:  # a revision commits only while the run still holds the schema's lock
         callbacks.append(lambda *args, **kwargs: lock.confirm())
+        callbacks.append(_refuse_left_over_invalid_indexes(schema))
     if _loads_foreign_revisions(context, schema):
         callbacks.append(_refuse_foreign_revision(schema))
     handed = run_options(context.config)
@@ -104,6 +108,13 @@ def _configure_options(
     if callbacks:
         options["on_version_apply"] = callbacks
     return options
+
+
+def _refuse_left_over_invalid_indexes(schema: SchemaInfo) -> Callable[..., None]:
+    def check(ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: dict[str, Any]) -> None:
+        refuse_left_over_invalid_indexes(ctx.connection, schema, ", ".join(step.destination_revision_ids))
+
+    return check
 
 
 def _record_step(applied: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> Callable[..., None]:
@@ -119,13 +130,17 @@ def _run_offline(context: EnvironmentContext, schema: SchemaInfo) -> None:
         literal_binds=True,
         transaction_per_migration=False,  # one schema's script is one all-or-nothing transaction
         **_configure_options(context, schema),
+        **{OFFLINE_BREAKS_OPTION: OfflineBreaks(schema)},
     )
+    breaks = context.get_context().opts[OFFLINE_BREAKS_OPTION]
     with context.begin_transaction():
         # the prelude creates schema alembic: Alembic emits the version table's CREATE before any revision
         context.get_context().impl.static_output(f"-- schema {schema.name}\n")
         for statement in offline_prelude(schema):
             context.execute(statement)
+        breaks.active = True  # an autocommit_block's COMMIT / BEGIN from here on
         context.run_migrations()
+        breaks.active = False
         for statement in OFFLINE_EPILOGUE:
             context.execute(statement)
 
@@ -150,13 +165,19 @@ def _run_online(context: EnvironmentContext, schema: SchemaInfo) -> None:
                 connection, schema, runs_revisions=not compares_models, refuse_adoption=_is_upgrade(context)
             )
             try:
+                invalid_indexes = InvalidIndexes(connection, schema)
                 context.configure(
                     connection=connection,
-                    transaction_per_migration=True,  # each revision commits alone, with its version row
+                    # each revision commits alone, with its version row; an autocommit_block() needs it
+                    transaction_per_migration=True,
                     **_configure_options(context, schema, lock),
                 )
-                with context.begin_transaction():
-                    context.run_migrations()
+                try:
+                    with context.begin_transaction():
+                        context.run_migrations()
+                except Exception as exc:
+                    invalid_indexes.after_failure(exc)  # a failed concurrent build's index: dropped, and said
+                    raise
             finally:
                 lock.release()
     finally:

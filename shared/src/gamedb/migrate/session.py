@@ -11,8 +11,12 @@ table, which only `<s>_owner` (and a superuser) has, and app roles have no USAGE
 (42501). An advisory lock, the previous design, can be taken by any login with the same key. The
 mode conflicts with itself (one run per schema) but not with the ROW EXCLUSIVE of Alembic's own
 version-row writes on the migration connection, nor with another schema's table. The holding
-transaction has no snapshot between statements and no transaction id, so CREATE INDEX CONCURRENTLY
-in a revision (which waits for older snapshots) never waits for it, and it holds back no vacuum.
+transaction has no transaction id and, in READ COMMITTED, no snapshot between statements, so CREATE
+INDEX CONCURRENTLY in a revision (which waits for transactions with an older snapshot) never waits
+for it, and it holds back no vacuum. Under REPEATABLE READ or SERIALIZABLE its first query would
+take a snapshot it keeps to the end, and a concurrent build would wait for the run's own lock
+forever (verified on PostgreSQL 15 and 18): the lock's session sets READ COMMITTED itself, whatever
+`default_transaction_isolation` the server, database or login has.
 A killed runner's idle connection is closed by the kernel and the server ends its transaction.
 """
 
@@ -31,7 +35,14 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from gamedb.discovery import SchemaInfo
-from gamedb.errors import ForeignSchema, InvalidSetting, LockLost, SchemaLocked, VersionTableMissing
+from gamedb.errors import (
+    ConcurrentBuildFailed,
+    ForeignSchema,
+    InvalidSetting,
+    LockLost,
+    SchemaLocked,
+    VersionTableMissing,
+)
 from gamedb.migrate.extensions import ensure_extensions, extension_statements, see_extension_types
 from gamedb.names import VERSION_TABLE_SCHEMA, quote_ident, quote_literal, search_path_for
 
@@ -196,8 +207,14 @@ def acquire_schema_lock(engine: Engine, schema: SchemaInfo) -> SchemaLock:
     connection = engine.connect()
     try:
         _session_settings(connection, f"gamedb:{schema.name}:lock")
-        # the holding transaction stays open for the whole run: a server-wide idle timeout must not end it
-        connection.execute(text("SELECT set_config('idle_in_transaction_session_timeout', '0', false)"))
+        # the holding transaction stays open for the whole run: a server-wide idle timeout must not end
+        # it, and it must keep no snapshot (see the module docstring)
+        connection.execute(
+            text(
+                "SELECT set_config('idle_in_transaction_session_timeout', '0', false),"
+                " set_config('default_transaction_isolation', 'read committed', false)"
+            )
+        )
         connection.commit()
         _ensure_version_table_schema(connection)
         _set_owner_role(connection, schema)
@@ -325,23 +342,25 @@ def _ensure_version_table_schema(connection: Connection) -> None:
 def offline_prelude(schema: SchemaInfo) -> list[str]:
     """The prelude as SQL for a script applied in one transaction (`psql -1 -f`)."""
     return [
-        *_offline_timeouts(),
+        *offline_timeouts(),
         "CREATE SCHEMA IF NOT EXISTS " + quote_ident(VERSION_TABLE_SCHEMA),
         *extension_statements(schema.extensions),
-        *_offline_role_and_search_path(schema),
+        *offline_role_and_search_path(schema),
         _offline_lock(schema),
     ]
 
 
 def offline_transaction_settings(schema: SchemaInfo) -> list[str]:
     """What a script's later transaction of the same schema sets first (after a COMMIT inside a revision)."""
-    return [*_offline_timeouts(), *_offline_role_and_search_path(schema), _offline_lock(schema)]
+    return [*offline_timeouts(), *offline_role_and_search_path(schema), _offline_lock(schema)]
 
 
-def _offline_timeouts() -> list[str]:
+def offline_timeouts(*, local: bool = True) -> list[str]:
+    """The run's timeouts as SQL: for the script's transaction (SET LOCAL), or the session itself."""
+    scope = "SET LOCAL" if local else "SET"
     return [
-        f"SET LOCAL lock_timeout = {quote_literal(lock_timeout())}",
-        f"SET LOCAL statement_timeout = {quote_literal(statement_timeout())}",
+        f"{scope} lock_timeout = {quote_literal(lock_timeout())}",
+        f"{scope} statement_timeout = {quote_literal(statement_timeout())}",
     ]
 
 
@@ -361,13 +380,14 @@ def _offline_lock(schema: SchemaInfo) -> str:
     )
 
 
-def _offline_role_and_search_path(schema: SchemaInfo) -> list[str]:
+def offline_role_and_search_path(schema: SchemaInfo, *, local: bool = True) -> list[str]:
+    """SET ROLE to the owner (when it exists and the login may) and the schema's search_path, as SQL."""
     owner = quote_literal(schema.owner_role)
     return [
         "DO $gamedb$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = "
         f"{owner} AND rolname <> current_user AND pg_has_role(current_user, oid, 'MEMBER')) "
-        f"THEN PERFORM set_config('role', {owner}, true); END IF; END $gamedb$",
-        f"SET LOCAL search_path = {search_path_for(schema.name)}",
+        f"THEN PERFORM set_config('role', {owner}, {'true' if local else 'false'}); END IF; END $gamedb$",
+        f"{'SET LOCAL' if local else 'SET'} search_path = {search_path_for(schema.name)}",
     ]
 
 
@@ -390,8 +410,9 @@ def retry_lock_timeouts(action: Callable[[], T], *, first_delay: float = 1.0) ->
     while True:
         try:
             return action()
-        except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) != "55P03" or attempt >= lock_retries():
+        except (DBAPIError, ConcurrentBuildFailed) as exc:
+            sqlstate = exc.sqlstate if isinstance(exc, ConcurrentBuildFailed) else getattr(exc.orig, "sqlstate", None)
+            if sqlstate != "55P03" or attempt >= lock_retries():
                 raise
             delay = first_delay * 2**attempt
             attempt += 1

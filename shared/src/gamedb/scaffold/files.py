@@ -82,6 +82,12 @@ revisions in `src/game_{name}/versions/` (branch label `{name}`, version table
     gamedb -x schema={name} upgrade head
     gamedb revision -x schema={name} --autogenerate -m "what changed"
     nox -s "check(schema='{name}')"
+
+An index on a live table is built concurrently, in a revision of its own (see gamedb's README):
+
+    with op.get_context().autocommit_block():
+        op.create_index("ix_name", "table", ["column"], schema="{name}",
+                        postgresql_concurrently=True, if_not_exists=True)
 """
 
 
