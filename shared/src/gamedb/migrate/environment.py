@@ -23,6 +23,7 @@ from alembic.util import CommandError
 from gamedb.autogen import autogenerate_options
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema
 from gamedb.errors import GamedbError, MissingSchemaArgument
+from gamedb.migrate import checksums
 from gamedb.migrate.run_options import run_options
 from gamedb.migrate.session import (
     OFFLINE_EPILOGUE,
@@ -98,6 +99,7 @@ def _configure_options(
         callbacks.append(lambda *args, **kwargs: lock.confirm())
     if _loads_foreign_revisions(context, schema):
         callbacks.append(_refuse_foreign_revision(schema))
+    callbacks.append(checksums.record_step(schema))  # the step's checksum row, in the step's transaction
     handed = run_options(context.config)
     if handed is not None and handed.applied is not None:
         callbacks.append(_record_step(handed.applied))
@@ -123,7 +125,7 @@ def _run_offline(context: EnvironmentContext, schema: SchemaInfo) -> None:
     with context.begin_transaction():
         # the prelude creates schema alembic: Alembic emits the version table's CREATE before any revision
         context.get_context().impl.static_output(f"-- schema {schema.name}\n")
-        for statement in offline_prelude(schema):
+        for statement in [*offline_prelude(schema), checksums.ensure_table_statement(schema)]:
             context.execute(statement)
         context.run_migrations()
         for statement in OFFLINE_EPILOGUE:
@@ -150,6 +152,8 @@ def _run_online(context: EnvironmentContext, schema: SchemaInfo) -> None:
                 connection, schema, runs_revisions=not compares_models, refuse_adoption=_is_upgrade(context)
             )
             try:
+                lookup = checksums.script_lookup(context.script)
+                checksums.guard_run(connection, schema, lookup, refuse=_runs_code(context))
                 context.configure(
                     connection=connection,
                     transaction_per_migration=True,  # each revision commits alone, with its version row
@@ -176,6 +180,12 @@ def _is_upgrade(context: EnvironmentContext) -> bool:
     """
     fn = _instance(context).context_opts.get("fn")
     return getattr(fn, "__name__", None) == "upgrade"
+
+
+def _runs_code(context: EnvironmentContext) -> bool:
+    """Whether this run executes revision code (`upgrade`, `downgrade`): it refuses a changed applied revision."""
+    fn = _instance(context).context_opts.get("fn")
+    return getattr(fn, "__name__", None) in {"upgrade", "downgrade"}
 
 
 def _loads_foreign_revisions(context: EnvironmentContext, schema: SchemaInfo) -> bool:
