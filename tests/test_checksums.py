@@ -384,3 +384,46 @@ def test_a_deployer_without_the_table_is_told_an_admin_runs_roles_apply(gamedb, 
     assert "missing checksum table" in check.stdout and check.code == 1
     assert gamedb("roles", "apply", extra=extra).code == 0
     assert run_cli(["-x", "schema=chat", "upgrade", "head"], url=deployer_url, python_path=extra).code == 0
+
+
+def test_a_revision_that_fails_leaves_no_checksum_row_behind(chat, gamedb, database):
+    failing = revision_file(chat, "chat3").with_name("chat4_step_chat4.py")
+    failing.write_text(
+        revision_file(chat, "chat3")
+        .read_text()
+        .replace("'chat3'", "'chat4'")
+        .replace("'chat2'", "'chat3'")
+        .replace(NOTES, "SELECT 1/0")
+    )
+
+    result = gamedb("-x", "schema=chat", "upgrade", "head", extra=chat)
+
+    assert result.code == 1 and "division by zero" in result.stderr, result.output
+    assert database.version_rows("chat") == ["chat3"]
+    assert database.query(ROWS) == expected_rows(chat)
+
+
+def test_stamp_and_current_do_not_refuse_and_a_stamp_records_what_it_stamps(chat, gamedb, database):
+    edit(revision_file(chat, "chat2"), COMMENT_EDIT)
+    assert gamedb("-x", "schema=chat", "current", extra=chat).code == 0
+    assert gamedb("-x", "schema=chat", "stamp", "head", extra=chat).code == 0
+    edit(revision_file(chat, "chat2"), COMMENT_EDIT[::-1])  # restored
+    assert gamedb("-x", "schema=chat", "downgrade", "base", extra=chat).code == 0
+
+    stamped = gamedb("-x", "schema=chat", "stamp", "head", extra=chat)
+
+    assert stamped.code == 0, stamped.output
+    assert [(rev, reason) for rev, _, _, reason in database.query(ROWS)] == [("chat3", "stamped")]
+    assert gamedb("-x", "schema=chat", "upgrade", "head", extra=chat).code == 0
+    assert [(rev, reason) for rev, _, _, reason in database.query(ROWS)] == [
+        ("chat1", "first seen"),
+        ("chat2", "first seen"),
+        ("chat3", "stamped"),
+    ]
+
+
+def test_repair_checksums_takes_a_unique_prefix_of_an_applied_revision(chat, gamedb):
+    result = gamedb("repair-checksums", "-x", "schema=auth", "b028", extra=chat)
+
+    assert result.code == 0, result.output
+    assert result.stdout.startswith("auth: b02841274dc5 (") and result.stdout.endswith("nothing changed\n")
