@@ -72,6 +72,8 @@ DENIED_TO_AUTH_SVC = [
     "SELECT * FROM alembic.alembic_version_auth",
     "UPDATE alembic.alembic_version_auth SET version_num = 'x'",
     "SELECT * FROM alembic.alembic_version_inventory",
+    "SELECT * FROM alembic.gamedb_checksums_auth",
+    "DELETE FROM alembic.gamedb_checksums_auth",
     "SET ROLE auth_owner",
     "CREATE SCHEMA mine",
 ]
@@ -115,6 +117,9 @@ def test_every_object_is_owned_by_its_schemas_owner_after_a_deployer_ran_the_mig
         ("alembic_version_auth", "auth_owner"),
         ("alembic_version_chat", "chat_owner"),
         ("alembic_version_inventory", "inventory_owner"),
+        ("gamedb_checksums_auth", "auth_owner"),
+        ("gamedb_checksums_chat", "chat_owner"),
+        ("gamedb_checksums_inventory", "inventory_owner"),
     ]
 
 
@@ -534,6 +539,27 @@ DRIFTS = [
         "ALTER TABLE alembic.alembic_version_auth OWNER TO deployer",
         "version table alembic.alembic_version_auth is owned by deployer, expected auth_owner",
         ("deployer", "DELETE FROM alembic.alembic_version_auth"),
+    ),
+    (
+        "ALTER TABLE alembic.gamedb_checksums_auth OWNER TO deployer",
+        "checksum table alembic.gamedb_checksums_auth is owned by deployer, expected auth_owner",
+        ("deployer", "DELETE FROM alembic.gamedb_checksums_auth"),
+    ),
+    (
+        "GRANT USAGE ON SCHEMA alembic TO auth_rw; GRANT SELECT, UPDATE ON alembic.gamedb_checksums_auth TO auth_rw",
+        "auth_rw has UPDATE on checksum table alembic.gamedb_checksums_auth, expected not",
+        ("auth_svc", "UPDATE alembic.gamedb_checksums_auth SET checksum = 'accepted by the app'"),
+    ),
+    (
+        "GRANT DELETE ON alembic.gamedb_checksums_auth TO migrator",
+        "migrator has DELETE on checksum table alembic.gamedb_checksums_auth, expected not",
+        ("deployer", "DELETE FROM alembic.gamedb_checksums_auth"),
+    ),
+    (
+        "DROP TABLE alembic.gamedb_checksums_auth",
+        "missing checksum table",
+        "SELECT has_table_privilege('migrator', 'alembic.gamedb_checksums_auth', 'SELECT')"
+        " AND NOT has_table_privilege('auth_rw', 'alembic.gamedb_checksums_auth', 'SELECT')",
     ),
     (
         "ALTER SCHEMA chat OWNER TO chat_svc",

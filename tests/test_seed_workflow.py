@@ -115,7 +115,7 @@ def test_upgrade_head_records_exactly_the_head_in_alembic_version_auth(gamedb, d
     assert database.tables("auth") == {"users", "refresh_tokens"}
     assert database.version_rows("inventory") is None
     assert "inventory" not in database.schemas()
-    assert database.tables("alembic") == {"alembic_version_auth"}
+    assert database.tables("alembic") == {"alembic_version_auth", "gamedb_checksums_auth"}  # nothing of inventory
 
 
 def test_downgrade_minus_one_steps_back_one_revision_of_that_schema_only(gamedb, database):

@@ -55,6 +55,7 @@ def test_status_json_names_current_head_pending_and_drift(gamedb, database, flee
         "pending": ["chat2"],
         "drift": None,
         "problem": None,
+        "checksums_not_recorded": [],
         "state": "1 pending",
     }
     assert rows["auth"]["current"] == [] and rows["auth"]["state"] == "2 pending"

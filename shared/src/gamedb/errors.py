@@ -108,6 +108,17 @@ class ForeignSchema(GamedbError):
     exit_code = 1
 
 
+class AppliedRevisionChanged(GamedbError):
+    """An applied revision's file differs from the checksum recorded when it ran, or is gone; nothing
+    was run or changed. The message names the schema, the revision and the file."""
+
+    exit_code = 1
+
+
+class ChecksumRepairRefused(GamedbError):
+    """`repair-checksums` was named a revision it can't accept (not applied, ambiguous, no file)."""
+
+
 class RoleNotManaged(GamedbError):
     """`roles` was asked to change a role gamedb did not create (a SUPERUSER, a human login, a role
     with another comment); nothing was changed. The message says how to adopt it on purpose."""

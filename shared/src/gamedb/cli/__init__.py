@@ -52,7 +52,18 @@ ALEMBIC_COMMANDS = (
     "stamp",
     "upgrade",
 )
-GAMEDB_COMMANDS = ("schemas", "status", "upgrade-all", "check-all", "roles", "lint", "new-service", "server", "move")
+GAMEDB_COMMANDS = (
+    "schemas",
+    "status",
+    "upgrade-all",
+    "check-all",
+    "roles",
+    "lint",
+    "new-service",
+    "server",
+    "move",
+    "repair-checksums",
+)
 # Top-level options that take a value (to find the subcommand without parsing).
 _VALUE_OPTIONS = frozenset({"-c", "--config", "-n", "--name", "-x"})
 
@@ -251,6 +262,12 @@ def add_gamedb_commands(sub: Any) -> None:
     )
     move.set_defaults(gamedb_cmd=cmd_move)
 
+    repair = sub.add_parser(
+        "repair-checksums", help="-x schema=NAME REV...: accept the current file of an applied revision on purpose."
+    )
+    repair.add_argument("revisions", nargs="+", metavar="REV", help="applied revision id (or a unique prefix)")
+    repair.set_defaults(gamedb_cmd=cmd_repair_checksums)
+
     server = sub.add_parser("server", help="The embedded PostgreSQL (used when GAMEDB_URL is unset).")
     server.add_argument("action", choices=["url", "stop"], help="url: how to connect; stop: stop it")
     server.set_defaults(gamedb_cmd=cmd_server)
@@ -289,7 +306,7 @@ def schema_from_x(x_args: list[str] | None) -> str | None:
 def refuse_x_on_fleet_command(options: Namespace) -> None:
     """Commands over every schema take no -x: silently ignoring `-x schema=S` would act on all of them."""
     handler = getattr(options, "gamedb_cmd", None)
-    if handler is None or not options.x or handler is cmd_lint:  # lint narrows to one schema with -x
+    if handler is None or not options.x or handler in (cmd_lint, cmd_repair_checksums):  # these take -x
         return
     schema_from_x(options.x)  # an unknown key gets its own message
     command = handler.__name__.removeprefix("cmd_").replace("_", "-")
@@ -435,6 +452,18 @@ def print_status(status: DatabaseStatus) -> None:
         print(f"schemas no service declares: {', '.join(status.undeclared_schemas)}")
     if status.orphan_version_tables:
         print(f"version tables no service declares: {', '.join(status.orphan_version_tables)}")
+    print_unrecorded(status, file=sys.stdout)
+
+
+def print_unrecorded(status: DatabaseStatus, file: Any) -> None:
+    """Applied revisions without a checksum row yet: reported, not refused (see gamedb.migrate.checksums)."""
+    for row in status.schemas:
+        if row.unrecorded:
+            print(
+                f"{row.schema}: checksums not yet recorded for {len(row.unrecorded)} applied revision(s); "
+                "the next upgrade of the schema records them",
+                file=file,
+            )
 
 
 def check_schema(project: Project, schema: SchemaInfo) -> int:
@@ -462,6 +491,7 @@ def print_findings(status: DatabaseStatus, fix: str = "run upgrade-all first") -
             print(f"{row.schema}: {len(row.pending)} revision(s) not applied; {fix}", file=sys.stderr)
         for line in row.drift or []:
             print(f"{row.schema}: {line}", file=sys.stderr)
+    print_unrecorded(status, file=sys.stderr)
 
 
 def cmd_check_all(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
@@ -724,6 +754,31 @@ def cmd_move(options: Namespace, project: Project, schemas: dict[str, SchemaInfo
     else:
         print(f"source schema dropped on {report.source}")
     print(f"apps: new connections (service_engine({report.schema!r})) go to {report.target}; restart running ones")
+    return 0
+
+
+def cmd_repair_checksums(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    from gamedb.discovery import get_schema
+    from gamedb.fleet import revision_index
+    from gamedb.migrate.checksums import repair_checksums
+    from gamedb.server.connections import migration_engine
+
+    name = schema_from_x(options.x)
+    if name is None:
+        raise MissingSchemaArgument(
+            f"`gamedb repair-checksums` works on one schema: add -x schema=NAME (known schemas: {', '.join(schemas)})"
+        )
+    schema = get_schema(name, schemas)
+    engine = migration_engine(routes(project, {name: schema})[name].url)
+    try:
+        accepted = repair_checksums(engine, schema, revision_index(project, schemas, schema), options.revisions)
+    finally:
+        engine.dispose()
+    for a in accepted:
+        if not a.changed:
+            print(f"{name}: {a.revision} ({a.file}) already matches its recorded checksum; nothing changed")
+            continue
+        print(f"{name}: accepted {a.revision} ({a.file}) as {a.checksum}, by {a.recorded_by} at {a.recorded_at}")
     return 0
 
 

@@ -59,6 +59,11 @@ class SchemaInfo:
         return f"alembic_version_{self.name}"
 
     @property
+    def checksum_table(self) -> str:
+        """The table (in schema `alembic`, next to the version table) of its applied revisions' checksums."""
+        return f"gamedb_checksums_{self.name}"
+
+    @property
     def version_table_schema(self) -> str:
         return VERSION_TABLE_SCHEMA
 

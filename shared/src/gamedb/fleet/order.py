@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
 
 from alembic.util import to_tuple
 
@@ -42,4 +43,6 @@ def revision_index(project: Project, schemas: dict[str, SchemaInfo], info: Schem
     except UnreadableRevisions as exc:
         log.debug("%s: %s; asking Alembic", info.name, exc)
     script = script_directory(make_config(project, schemas, info))
-    return RevisionIndex({s.revision: to_tuple(s.down_revision, default=()) for s in script.walk_revisions()})
+    scripts = list(script.walk_revisions())
+    parents = {s.revision: to_tuple(s.down_revision, default=()) for s in scripts}
+    return RevisionIndex(parents, {s.revision: Path(s.path) for s in scripts})

@@ -21,6 +21,7 @@ from sqlalchemy import URL, Connection
 from gamedb.autogen.drift import schema_drift
 from gamedb.discovery import SchemaInfo
 from gamedb.fleet.order import revision_index, upgrade_order
+from gamedb.migrate.checksums import Recorded, check_fleet
 from gamedb.migrate.revision_index import RevisionIndex, UnreadableRevisions
 from gamedb.names import EXTENSIONS_SCHEMA, VERSION_TABLE_SCHEMA
 from gamedb.project import Project
@@ -50,6 +51,16 @@ BEGIN
         found := found || jsonb_build_object(version_table, rows);
     END LOOP;
     PERFORM set_config('gamedb.version_rows', found::text, true);
+    found := '{{}}';
+    FOR version_table IN  -- the checksum tables (gamedb.migrate.checksums)
+        SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = {schema} AND c.relkind IN ('r', 'p') AND c.relname = ANY({checksum_tables})
+    LOOP
+        EXECUTE format('SELECT coalesce(jsonb_object_agg(revision, jsonb_build_array(checksum, file)), ''{{}}'')'
+                       ' FROM %I.%I', {schema}, version_table) INTO rows;
+        found := found || jsonb_build_object(version_table, rows);
+    END LOOP;
+    PERFORM set_config('gamedb.checksum_rows', found::text, true);
 END $gamedb$;
 SELECT 'schema', nspname, NULL FROM pg_namespace WHERE nspname NOT LIKE 'pg\_%'
 UNION ALL
@@ -57,6 +68,8 @@ SELECT 'table', c.relname, NULL FROM pg_class c JOIN pg_namespace n ON n.oid = c
 WHERE n.nspname = {schema} AND c.relkind IN ('r', 'p')
 UNION ALL
 SELECT 'versions', key, value::text FROM jsonb_each(current_setting('gamedb.version_rows')::jsonb)
+UNION ALL
+SELECT 'checksums', key, value::text FROM jsonb_each(current_setting('gamedb.checksum_rows')::jsonb)
 """
 
 
@@ -67,16 +80,21 @@ class CatalogSnapshot:
     namespaces: set[str]
     version_tables: set[str]  # every table of schema `alembic`
     versions: dict[str, list[str]]  # schema -> rows of its version table ([] when missing or empty)
+    checksums: dict[str, dict[str, Recorded]] = field(default_factory=dict)  # schema -> revision -> its row
 
 
 def read_catalog(connection: Connection, schemas: list[SchemaInfo]) -> CatalogSnapshot:
-    """Namespaces, the tables of schema `alembic` and every declared schema's version rows, in one request."""
+    """Namespaces, the tables of schema `alembic`, every declared schema's version rows and checksum rows,
+    in one request."""
     by_table = {info.version_table: info.name for info in schemas}
+    by_checksum_table = {info.checksum_table: info.name for info in schemas}
     with connection.begin() if not connection.in_transaction() else nullcontext():
         cursor = connection.connection.cursor()
         try:
             script = sql.SQL(CATALOG_SCRIPT).format(
-                schema=sql.Literal(VERSION_TABLE_SCHEMA), declared=sql.Literal(sorted(by_table))
+                schema=sql.Literal(VERSION_TABLE_SCHEMA),
+                declared=sql.Literal(sorted(by_table)),
+                checksum_tables=sql.Literal(sorted(by_checksum_table)),
             )
             cursor.execute(script.as_string(cursor))  # no parameters: one simple-protocol request
             cursor.nextset()  # past the DO block's empty result
@@ -84,13 +102,17 @@ def read_catalog(connection: Connection, schemas: list[SchemaInfo]) -> CatalogSn
         finally:
             cursor.close()
     versions: dict[str, list[str]] = {info.name: [] for info in schemas}
+    recorded: dict[str, dict[str, Recorded]] = {info.name: {} for info in schemas}
     for kind, name, found in rows:
         if kind == "versions" and name in by_table:
             versions[by_table[name]] = sorted(json.loads(found))
+        elif kind == "checksums" and name in by_checksum_table:
+            recorded[by_checksum_table[name]] = {r: Recorded(*row) for r, row in json.loads(found).items()}
     return CatalogSnapshot(
         namespaces={name for kind, name, _ in rows if kind == "schema"},
         version_tables={name for kind, name, _ in rows if kind == "table"},
         versions=versions,
+        checksums=recorded,
     )
 
 
@@ -111,6 +133,7 @@ class SchemaStatus:
     drift: list[str] | None  # None: not compared (pending revisions first)
     problem: str | None = None  # version rows no run can start from (upgrade-all refuses them too)
     server: str = DEFAULT_SERVER  # where the schema lives ([tool.gamedb.placement])
+    unrecorded: list[str] = field(default_factory=list)  # applied revisions with no checksum row yet
 
     @property
     def state(self) -> str:
@@ -136,6 +159,7 @@ class SchemaStatus:
             "pending": self.pending,
             "drift": self.drift,
             "problem": self.problem,
+            "checksums_not_recorded": self.unrecorded,
             "state": self.state,
         }
 
@@ -209,6 +233,7 @@ def _server_status(
         engine.dispose()  # before any worker forks: a child must not inherit a live connection
     current = catalog.versions
     indexes = {info.name: revision_index(project, schemas, info) for info in ordered}
+    unrecorded = check_fleet(ordered, current, catalog.checksums, indexes)  # refuses an applied revision edited
     problems = {info.name: version_rows_problem(indexes[info.name], current[info.name]) for info in ordered}
     pending = {
         info.name: [] if problems[info.name] else pending_revisions(indexes[info.name], current[info.name])
@@ -225,6 +250,7 @@ def _server_status(
             pending[info.name],
             drift.get(info.name),
             problems[info.name],
+            unrecorded=unrecorded[info.name],
         )
         for info in ordered
     ]

@@ -27,7 +27,8 @@ from sqlalchemy.exc import DBAPIError
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import GamedbError
 from gamedb.fleet.order import revision_index, upgrade_order
-from gamedb.fleet.status import as_routes, pending_revisions, read_versions, version_rows_problem
+from gamedb.fleet.status import as_routes, pending_revisions, read_catalog, read_versions, version_rows_problem
+from gamedb.migrate.checksums import Recorded, check_fleet
 from gamedb.migrate.config import make_config
 from gamedb.migrate.revision_index import RevisionIndex
 from gamedb.migrate.run_options import set_run_options
@@ -103,17 +104,22 @@ def upgrade_all(
     if len(by_server(routes)) > 1:
         report.servers = {name: route.server for name, route in routes.items()}
     current: dict[str, list[str]] = {}
+    recorded: dict[str, dict[str, Recorded]] = {}
     for names in by_server(routes).values():
         engine = migration_engine(routes[names[0]].url)
         try:
             with connect(engine) as conn:
-                current |= read_versions(conn, [schemas[name] for name in names])
+                catalog = read_catalog(conn, [schemas[name] for name in names])
+                current |= catalog.versions
+                recorded |= catalog.checksums
         finally:
             engine.dispose()
-    indexes: dict[str, RevisionIndex] = {}
+    indexes = {info.name: revision_index(project, schemas, info) for info in ordered}
+    # refuses an applied revision edited or gone; a schema whose applied revisions lack checksum rows
+    # runs (a no-op upgrade under its lock) so that they get recorded
+    unrecorded = check_fleet(ordered, current, recorded, indexes)
     for info in ordered:
-        indexes[info.name] = revision_index(project, schemas, info)
-        if current[info.name] == indexes[info.name].heads:
+        if current[info.name] == indexes[info.name].heads and not unrecorded[info.name]:
             report.already_at_head.append(info.name)
     todo = [info for info in ordered if info.name not in report.already_at_head]
     for info in todo:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from argparse import Namespace
 from collections.abc import Iterable
 from typing import Any
@@ -58,6 +59,7 @@ REVISION_ID = re.compile(r"[0-9A-Za-z_]{1,32}")
 
 def check_revision_target(script: ScriptDirectory, schema: SchemaInfo, target: str | None) -> None:
     """Refuse a revision the schema's files do not have, before any connection is opened."""
+    check_revision_graph(script, schema)
     if target and _BEYOND_HEAD.search(target):
         raise CommandFailed(f"schema {schema.name!r}: {target!r} points past the head; nothing lies beyond it")
     if not target or _NEEDS_DATABASE.search(target):
@@ -66,6 +68,20 @@ def check_revision_target(script: ScriptDirectory, schema: SchemaInfo, target: s
         script.get_revisions(target)
     except (CommandError, RevisionError) as exc:
         raise CommandFailed(f"schema {schema.name!r}: {exc}") from None
+
+
+def check_revision_graph(script: ScriptDirectory, schema: SchemaInfo) -> None:
+    """Refuse a versions directory where a revision revises one no file has (a deleted revision file):
+    Alembic would warn, then fail with a bare KeyError."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Alembic's "Revision X referenced from ... is not present"
+        try:
+            script.get_heads()
+        except KeyError as exc:
+            raise CommandFailed(
+                f"schema {schema.name!r}: revision {exc.args[0]} has no file in {schema.versions_dir}, yet another "
+                "revision revises it; restore it"
+            ) from None
 
 
 def check_revision_options(schema: SchemaInfo | None, options: dict[str, Any]) -> None:

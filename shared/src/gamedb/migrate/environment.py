@@ -25,6 +25,7 @@ from gamedb.autogen import autogenerate_options
 from gamedb.autogen.impl import OFFLINE_BREAKS_OPTION
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema
 from gamedb.errors import GamedbError, MissingSchemaArgument
+from gamedb.migrate import checksums
 from gamedb.migrate.autocommit import InvalidIndexes, OfflineBreaks, refuse_left_over_invalid_indexes
 from gamedb.migrate.run_options import run_options
 from gamedb.migrate.session import (
@@ -102,6 +103,7 @@ def _configure_options(
         callbacks.append(_refuse_left_over_invalid_indexes(schema))
     if _loads_foreign_revisions(context, schema):
         callbacks.append(_refuse_foreign_revision(schema))
+    callbacks.append(checksums.record_step(schema))  # the step's checksum row, in the step's transaction
     handed = run_options(context.config)
     if handed is not None and handed.applied is not None:
         callbacks.append(_record_step(handed.applied))
@@ -136,7 +138,7 @@ def _run_offline(context: EnvironmentContext, schema: SchemaInfo) -> None:
     with context.begin_transaction():
         # the prelude creates schema alembic: Alembic emits the version table's CREATE before any revision
         context.get_context().impl.static_output(f"-- schema {schema.name}\n")
-        for statement in offline_prelude(schema):
+        for statement in [*offline_prelude(schema), checksums.ensure_table_statement(schema)]:
             context.execute(statement)
         breaks.active = True  # an autocommit_block's COMMIT / BEGIN from here on
         context.run_migrations()
@@ -165,6 +167,8 @@ def _run_online(context: EnvironmentContext, schema: SchemaInfo) -> None:
                 connection, schema, runs_revisions=not compares_models, refuse_adoption=_is_upgrade(context)
             )
             try:
+                lookup = checksums.script_lookup(context.script)
+                checksums.guard_run(connection, schema, lookup, refuse=_runs_code(context))
                 invalid_indexes = InvalidIndexes(connection, schema)
                 context.configure(
                     connection=connection,
@@ -197,6 +201,12 @@ def _is_upgrade(context: EnvironmentContext) -> bool:
     """
     fn = _instance(context).context_opts.get("fn")
     return getattr(fn, "__name__", None) == "upgrade"
+
+
+def _runs_code(context: EnvironmentContext) -> bool:
+    """Whether this run executes revision code (`upgrade`, `downgrade`): it refuses a changed applied revision."""
+    fn = _instance(context).context_opts.get("fn")
+    return getattr(fn, "__name__", None) in {"upgrade", "downgrade"}
 
 
 def _loads_foreign_revisions(context: EnvironmentContext, schema: SchemaInfo) -> bool:

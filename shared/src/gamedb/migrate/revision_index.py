@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
@@ -25,9 +25,10 @@ class UnreadableRevisions(Exception):
 
 @dataclass(frozen=True)
 class RevisionIndex:
-    """Revision id -> the ids it revises, for one versions directory."""
+    """Revision id -> the ids it revises (and the file it is in), for one versions directory."""
 
     parents: dict[str, tuple[str, ...]]
+    files: dict[str, Path] = field(default_factory=dict)
 
     @property
     def heads(self) -> list[str]:
@@ -67,6 +68,7 @@ class RevisionIndex:
 def read_revision_index(versions_dir: Path) -> RevisionIndex:
     """Parse every `*.py` in `versions_dir` (not recursive, like Alembic's default)."""
     parents: dict[str, tuple[str, ...]] = {}
+    files: dict[str, Path] = {}
     for path in versions_dir.glob("*.py"):
         found = dict(_ASSIGNMENT.findall(path.read_text(encoding="utf-8")))
         if "revision" not in found or "down_revision" not in found:
@@ -79,4 +81,5 @@ def read_revision_index(versions_dir: Path) -> RevisionIndex:
         if not isinstance(revision, str):
             raise UnreadableRevisions(f"{path}: revision is not a string")
         parents[revision] = () if down is None else (down,) if isinstance(down, str) else tuple(down)
-    return RevisionIndex(parents)
+        files[revision] = path
+    return RevisionIndex(parents, files)

@@ -9,8 +9,9 @@ What it governs: the attributes, memberships (both directions, ADMIN OPTION incl
 settings of every managed role (migrator, `<s>_owner`, `<s>_rw`, and the logins gamedb made,
 recognised by their `COMMENT ON ROLE` marker); privileges on the current database and on schema
 `public` held by PUBLIC or a managed role; every privilege on schemas `alembic`, `extensions`, the
-service schemas, their tables, sequences and functions, and the version tables; the default
-privileges of every managed role; and ownership in the service schemas and of the version tables.
+service schemas, their tables, sequences and functions, and the version and checksum tables; the
+default privileges of every managed role; and ownership in the service schemas and of the version
+and checksum tables (gamedb.migrate.checksums).
 Not governed: what unmanaged roles (a DBA's own login) hold on the database and on `public`.
 """
 
@@ -31,7 +32,13 @@ from gamedb.roles.model import DEPLOYER_SETTINGS, MIGRATOR, Statement, do_block,
 _MODEL = """
 decl AS (
   SELECT * FROM unnest({names}::text[], {owners}::text[], {rws}::text[], {version_tables}::text[],
-                       {settings}::text[]) AS d(schema, owner, rw, version_table, settings)
+                       {settings}::text[], {checksum_tables}::text[])
+    AS d(schema, owner, rw, version_table, settings, checksum_table)
+),
+-- the tables each schema keeps in schema alembic: its version table and its checksum table
+kept(schema, owner, word, relname) AS (
+  SELECT schema, owner, 'version table', version_table FROM decl
+  UNION ALL SELECT schema, owner, 'checksum table', checksum_table FROM decl
 ),
 declared(rolname, kind, schema) AS (
   SELECT {migrator}::text, 'migrator', NULL::text
@@ -146,13 +153,13 @@ _PARTS = [
        WHERE t.typtype IN ('e', 'd') AND t.typowner::regrole::text <> s.owner
          AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid
                          AND d.deptype = 'e')""",
-    """SELECT 1, d.schema, 'wrong owner',
-              format('version table %s is owned by %s, expected %s', c.oid::regclass, c.relowner::regrole, d.owner),
-              format('ALTER TABLE %s OWNER TO %I', c.oid::regclass, d.owner)
-       FROM decl d JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', {alembic}::text, d.version_table))
-       WHERE c.relowner::regrole::text <> d.owner""",
-    """SELECT 1, d.schema, 'missing version table', format('%I.%I', {alembic}::text, d.version_table), NULL
-       FROM decl d WHERE to_regclass(format('%I.%I', {alembic}::text, d.version_table)) IS NULL""",
+    """SELECT 1, k.schema, 'wrong owner',
+              format('%s %s is owned by %s, expected %s', k.word, c.oid::regclass, c.relowner::regrole, k.owner),
+              format('ALTER TABLE %s OWNER TO %I', c.oid::regclass, k.owner)
+       FROM kept k JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', {alembic}::text, k.relname))
+       WHERE c.relowner::regrole::text <> k.owner""",
+    """SELECT 1, k.schema, 'missing ' || k.word, format('%I.%I', {alembic}::text, k.relname), NULL
+       FROM kept k WHERE to_regclass(format('%I.%I', {alembic}::text, k.relname)) IS NULL""",
     """SELECT 1, NULL, 'missing schema', {alembic}::text, NULL
        WHERE NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = {alembic})""",
     # settings stored for a managed role: exactly the login's timeouts in this database, nothing else
@@ -234,10 +241,10 @@ _ACLS = [
         _ALL_GRANTEES,
         "a.grantee = 0 AND a.privilege_type = 'USAGE'",
     ),
-    (  # version tables: the owner's own, SELECT for migrator (status, upgrade-all), nothing for anyone else
-        """SELECT d.schema, format('version table %s', c.oid::regclass), format('TABLE %s', c.oid::regclass),
+    (  # version and checksum tables: the owner's own, SELECT for migrator (status, upgrade-all), nothing for others
+        """SELECT k.schema, format('%s %s', k.word, c.oid::regclass), format('TABLE %s', c.oid::regclass),
                   c.relowner, coalesce(c.relacl, acldefault('r', c.relowner)), NULL::"char"
-           FROM decl d JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', {alembic}::text, d.version_table))""",
+           FROM kept k JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', {alembic}::text, k.relname))""",
         _ALL_GRANTEES,
         "g.kind = 'migrator' AND a.privilege_type = 'SELECT'",
     ),
@@ -283,9 +290,9 @@ _WANTED = [
     """SELECT NULL::text, format('schema %I', n.nspname), format('SCHEMA %I', n.nspname), m.rolname, 'USAGE',
               coalesce(n.nspacl, acldefault('n', n.nspowner))
        FROM pg_namespace n, managed m WHERE n.nspname = {alembic} AND m.kind IN ('migrator', 'owner')""",
-    """SELECT d.schema, format('version table %s', c.oid::regclass), format('TABLE %s', c.oid::regclass),
+    """SELECT k.schema, format('%s %s', k.word, c.oid::regclass), format('TABLE %s', c.oid::regclass),
               m.rolname, 'SELECT', coalesce(c.relacl, acldefault('r', c.relowner))
-       FROM decl d JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', {alembic}::text, d.version_table))
+       FROM kept k JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', {alembic}::text, k.relname))
        CROSS JOIN managed m WHERE m.kind = 'migrator'""",
     """SELECT s.schema, format('schema %I', n.nspname), format('SCHEMA %I', n.nspname), m.rolname, 'USAGE',
               coalesce(n.nspacl, acldefault('n', n.nspowner))
@@ -420,6 +427,7 @@ def schema_arrays(schemas: list[SchemaInfo]) -> dict[str, sql.Composable]:
         "owners": sql.Literal([i.owner_role for i in schemas]),
         "rws": sql.Literal([i.rw_role for i in schemas]),
         "version_tables": sql.Literal([i.version_table for i in schemas]),
+        "checksum_tables": sql.Literal([i.checksum_table for i in schemas]),
         "settings": sql.Literal([json.dumps(session_settings(i), sort_keys=True) for i in schemas]),
     }
 

@@ -3,7 +3,8 @@
 - `migrator` NOLOGIN NOINHERIT: member of every `<s>_owner`; deployer logins are members of it and
   get nothing until a migration does SET ROLE <s>_owner; they may read the version tables and look
   into the service schemas (USAGE, for reflection: no table privilege, no CREATE).
-- `<s>_owner` NOLOGIN: owns schema `<s>`, everything in it and `alembic.alembic_version_<s>`.
+- `<s>_owner` NOLOGIN: owns schema `<s>`, everything in it, `alembic.alembic_version_<s>` and
+  `alembic.gamedb_checksums_<s>` (the checksums of its applied revisions).
 - `<s>_rw` NOLOGIN: USAGE on `<s>`; SELECT/INSERT/UPDATE/DELETE on its tables, USAGE/SELECT on its
   sequences, EXECUTE on its functions, through role-wide default privileges of `<s>_owner` (they
   survive `downgrade base`). No TRUNCATE, TEMP, CREATE, other schemas or version tables.
@@ -22,6 +23,7 @@ from collections.abc import Iterable
 from psycopg import sql
 
 from gamedb.discovery import SchemaInfo
+from gamedb.migrate.checksums import create_table as create_checksum_table
 from gamedb.names import VERSION_TABLE_SCHEMA
 
 MIGRATOR = "migrator"
@@ -133,6 +135,7 @@ def schema_statements(info: SchemaInfo, adopt: frozenset[str] = frozenset()) -> 
     owner, rw, schema = info.owner_role, info.rw_role, info.name
     o, r, s, m = _ident(owner), _ident(rw), _ident(schema), _ident(MIGRATOR)
     version_table = _ident(VERSION_TABLE_SCHEMA, info.version_table)
+    checksum_table = _ident(VERSION_TABLE_SCHEMA, info.checksum_table)
     return [
         *ensure_role(owner, kind="owner", schema=schema, login=False, adopt=owner in adopt),
         *ensure_role(rw, kind="rw", schema=schema, login=False, adopt=rw in adopt),
@@ -167,6 +170,11 @@ def schema_statements(info: SchemaInfo, adopt: frozenset[str] = frozenset()) -> 
         sql.SQL("ALTER TABLE {} OWNER TO {}").format(version_table, o),
         sql.SQL("REVOKE ALL ON TABLE {} FROM PUBLIC, {}").format(version_table, r),
         sql.SQL("GRANT SELECT ON TABLE {} TO {}").format(version_table, m),
+        # the checksums of its applied revisions (gamedb.migrate.checksums): governed like the version table
+        create_checksum_table(info),
+        sql.SQL("ALTER TABLE {} OWNER TO {}").format(checksum_table, o),
+        sql.SQL("REVOKE ALL ON TABLE {} FROM PUBLIC, {}").format(checksum_table, r),
+        sql.SQL("GRANT SELECT ON TABLE {} TO {}").format(checksum_table, m),
     ]
 
 
