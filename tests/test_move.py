@@ -188,6 +188,9 @@ def test_move_while_an_app_writes_loses_nothing_and_leaves_nothing(servers: TwoS
     assert servers.source.query(
         f"SELECT version_num FROM {retired[0]}.alembic_version_inventory"
     ) == servers.target.query("SELECT version_num FROM alembic.alembic_version_inventory")
+    recorded = "SELECT revision, checksum FROM {}.gamedb_checksums_inventory ORDER BY 1"
+    assert servers.source.query(recorded.format(retired[0])) == servers.target.query(recorded.format("alembic"))
+    assert servers.source.query("SELECT to_regclass('alembic.gamedb_checksums_inventory')") == [(None,)]
     with psycopg.connect(servers.source.libpq, autocommit=True) as conn:
         conn.execute("SET ROLE inventory_rw")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -286,6 +289,7 @@ def test_a_server_without_a_url_is_one_line(servers: TwoServers) -> None:
         ("unlogged", "can't replicate inventory.scratch (unlogged)"),
         ("same_server", "servers 'default' and 'hot' are the same database: nothing to move"),
         ("target_version_table", "target server 'hot' already has alembic.alembic_version_inventory: drop it first"),
+        ("target_checksums", "target server 'hot' already has alembic.gamedb_checksums_inventory: drop it first"),
         ("not_superuser", "source server 'default': the URL's user is not a superuser"),
         ("already_there", "schema 'inventory' is already on server 'default'"),
     ],
@@ -304,6 +308,8 @@ def test_refusals_change_nothing(servers: TwoServers, setup: str, expected: str)
         extra["GAMEDB_URL_HOT"] = servers.source.url
     elif setup == "target_version_table":
         servers.target.query("CREATE SCHEMA alembic; CREATE TABLE alembic.alembic_version_inventory (version_num text)")
+    elif setup == "target_checksums":
+        servers.target.query("CREATE SCHEMA alembic; CREATE TABLE alembic.gamedb_checksums_inventory (revision text)")
     elif setup == "not_superuser":
         servers.source.query("CREATE ROLE mover_nosuper LOGIN CREATEROLE")
         servers.source.query(f'GRANT CONNECT ON DATABASE "{servers.source.name}" TO mover_nosuper')
@@ -405,6 +411,7 @@ def test_drop_source_leaves_nothing_of_the_schema_on_the_source(servers: TwoServ
     assert "source schema dropped on default" in result.stdout
     assert not [n for n in servers.source.schemas() if n.startswith(SCHEMA)]
     assert servers.source.version_rows(SCHEMA) is None
+    assert servers.source.query("SELECT to_regclass('alembic.gamedb_checksums_inventory')") == [(None,)]
     assert servers.target.query("SELECT count(*) FROM inventory.items") == [(30,)]
     assert servers.leftovers() == []
     back = servers.run("status", "--json")

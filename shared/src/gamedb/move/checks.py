@@ -92,11 +92,12 @@ def check_target(conn: psycopg.Connection, info: SchemaInfo, server: str) -> Non
         )
     if conn.execute("SELECT to_regnamespace(%s)", (info.name,)).fetchone()[0] is not None:
         raise MoveRefused(f"target server {server!r} already has a schema {info.name!r}: drop or rename it first")
-    if version_table_exists(conn, info):
-        raise MoveRefused(
-            f"target server {server!r} already has {VERSION_TABLE_SCHEMA}.{info.version_table}: "
-            "drop it first (a schema's history must not be mixed with another's)"
-        )
+    for table in (info.version_table, info.checksum_table):
+        if conn.execute("SELECT to_regclass(%s)", (f"{VERSION_TABLE_SCHEMA}.{table}",)).fetchone()[0] is not None:
+            raise MoveRefused(
+                f"target server {server!r} already has {VERSION_TABLE_SCHEMA}.{table}: "
+                "drop it first (a schema's history must not be mixed with another's)"
+            )
 
 
 def version_table_exists(conn: psycopg.Connection, info: SchemaInfo) -> bool:

@@ -111,10 +111,12 @@ def cut_over(
     drop_subscription()
     log.debug("cut-over: subscription dropped after %.3f s", time.monotonic() - report.paused_at)
     source_tx.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(replication_name(schema))))
-    version_table = sql.Identifier(VERSION_TABLE_SCHEMA, info.version_table)
+    # the schema's history (version rows, applied revisions' checksums) goes with the retired copy
+    history = [sql.Identifier(VERSION_TABLE_SCHEMA, t) for t in (info.version_table, info.checksum_table)]
     if drop_source:
         source_tx.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-        source_tx.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(version_table))
+        for table in history:
+            source_tx.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
     else:
         retired = retired_name(schema, moved_at)
         source_tx.execute(
@@ -127,9 +129,8 @@ def cut_over(
                 sql.Identifier(schema), sql.Identifier(info.rw_role)
             )
         )
-        source_tx.execute(
-            sql.SQL("ALTER TABLE IF EXISTS {} SET SCHEMA {}").format(version_table, sql.Identifier(schema))
-        )
+        for table in history:
+            source_tx.execute(sql.SQL("ALTER TABLE IF EXISTS {} SET SCHEMA {}").format(table, sql.Identifier(schema)))
         source_tx.execute(
             sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(schema), sql.Identifier(retired))
         )

@@ -262,10 +262,9 @@ def _clean_up(source: psycopg.Connection, target: psycopg.Connection, info: Sche
     removed += replication.drop_leftovers(source, info.name)
     if _marker(target, info.name) is not None:
         target.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(info.name)))
-        target.execute(
-            sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(VERSION_TABLE_SCHEMA, info.version_table))
-        )
-        removed.append(f"schema {info.name} and its version table on the target")
+        for table in (info.version_table, info.checksum_table):
+            target.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(VERSION_TABLE_SCHEMA, table)))
+        removed.append(f"schema {info.name} and its history tables on the target")
     left = replication.leftovers(source, target, info.name)
     if left:
         raise MoveFailed(f"clean-up of {info.name} incomplete: {', '.join(left)} still exist; drop them by hand")
