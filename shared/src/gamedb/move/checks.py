@@ -42,6 +42,21 @@ def system_identity(conn: psycopg.Connection) -> tuple[str, str]:
     return row[0], row[1]
 
 
+# The first key of the session-level advisory lock a move holds on the source (the second: the schema)
+MOVE_LOCK_CLASS = 0x6D6F7665  # "move"
+
+
+def claim_move(conn: psycopg.Connection, schema: str) -> None:
+    """One move of a schema at a time: a session lock on the source, released when the move's
+    connection closes (a killed move's too). A second move would otherwise take the first one's
+    subscription and half-made target for an interrupted move's, and remove them."""
+    held = conn.execute(
+        "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (MOVE_LOCK_CLASS, f"gamedb move {schema}")
+    ).fetchone()[0]
+    if not held:
+        raise MoveRefused(f"another gamedb move of {schema} is running (it holds the move lock on the source)")
+
+
 def check_source(conn: psycopg.Connection, info: SchemaInfo, server: str) -> list[str]:
     """The source can publish `info`'s schema; returns its version rows."""
     server_version(conn, f"source server {server!r}")

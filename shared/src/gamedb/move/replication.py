@@ -36,7 +36,13 @@ def conninfo(url: URL) -> str:
 
 def publish(source: psycopg.Connection, schema: str) -> None:
     name = sql.Identifier(replication_name(schema))
-    source.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLES IN SCHEMA {}").format(name, sql.Identifier(schema)))
+    # via the partition root: the subscription then lists the partitioned tables the move waits for
+    # and counts (by default it would list only their partitions, and the wait would never end)
+    source.execute(
+        sql.SQL("CREATE PUBLICATION {} FOR TABLES IN SCHEMA {} WITH (publish_via_partition_root = true)").format(
+            name, sql.Identifier(schema)
+        )
+    )
 
 
 def subscribe(target: psycopg.Connection, schema: str, source_url: URL) -> None:
@@ -80,6 +86,9 @@ def wait_for_copy(
     done: set[str] = set()
     while len(done) < len(tables):
         states = table_states(target, schema)
+        missing = [t for t in tables if t not in states]
+        if missing:  # the subscription lists its tables when made: one it lacks would be waited for forever
+            raise MoveFailed(f"the subscription does not carry {', '.join(f'{schema}.{t}' for t in missing)}")
         for table in tables:
             if table not in done and states.get(table) in ("r", "s"):
                 done.add(table)

@@ -108,6 +108,7 @@ def move_schema(
     ):
         if checks.system_identity(source) == checks.system_identity(target):
             raise MoveRefused(f"servers {source_server!r} and {to!r} are the same database: nothing to move")
+        checks.claim_move(source, info.name)  # before the markers: a running move's are not an earlier one's
         marker = _marker(target, info.name)
         if marker == IN_PROGRESS.format(source_server) and not _schema_exists(source, info.name):
             if retired_on_source(source, info.name, to) is not None:
