@@ -481,3 +481,20 @@ def test_source_server_stopped_during_the_copy(admin_uri: str, tmp_path: Path) -
         _scrub(servers.target)
         servers.target.drop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_killed_after_a_drop_source_cut_over_the_rerun_keeps_the_data(servers: Pair) -> None:
+    """--drop-source, killed after the cut-over committed (the source schema is gone, the target's
+    marker still set): the target holds the only copy, and a rerun must finish the move, not clean
+    the target up as a half-made one."""
+    seeded(servers, rows=30)
+    first = hold(servers, "committed", "--drop-source")
+    first.kill()
+    first.wait()
+    assert SCHEMA not in servers.source.schemas()
+    assert servers.target.query("SELECT count(*) FROM inventory.items") == [(30,)]
+    rerun = servers.run("move", SCHEMA, "--to", "hot", "--drop-source")
+    assert rerun.code == 0, rerun.output
+    assert "resuming an earlier move" in rerun.stdout
+    assert servers.target.query("SELECT count(*) FROM inventory.items") == [(30,)]
+    assert 'inventory = "hot"' in servers.placement()

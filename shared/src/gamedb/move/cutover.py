@@ -53,6 +53,23 @@ def _count(conn: psycopg.Connection, schema: str, table: str) -> int:
     return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))).fetchone()[0]
 
 
+# How values print depends on session settings each server (or database) may set differently: the
+# checksums compare text, so both sides print it the same way
+_CANONICAL_OUTPUT = {
+    "timezone": "UTC",
+    "datestyle": "ISO, MDY",
+    "intervalstyle": "postgres",
+    "extra_float_digits": "1",
+    "bytea_output": "hex",
+    "lc_monetary": "C",
+}
+
+
+def _canonical_output(conn: psycopg.Connection) -> None:
+    for name, value in _CANONICAL_OUTPUT.items():
+        conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+
+
 def _checksum(conn: psycopg.Connection, schema: str, table: str) -> str:
     """An order-independent digest of every row's text (sum of per-row md5 prefixes)."""
     query = sql.SQL(
@@ -95,6 +112,9 @@ def cut_over(
             "SELECT setval(format('%%I.%%I', %s::text, %s::text)::regclass, %s, true)", (schema, name, last_value)
         )
         report.sequences[name] = last_value
+    if verify:
+        _canonical_output(source_tx)
+        _canonical_output(target)
     for table in tables:
         here, there = _count(source_tx, schema, table), _count(target, schema, table)
         if here != there:
