@@ -231,7 +231,7 @@ def _finish(project: Project, target: psycopg.Connection, schema: str, to: str, 
     except OSError as exc:  # the data has moved: say so, and how to record it
         raise MoveFailed(
             f"{schema} has moved to server {to!r}, but its placement could not be written ({error_line(exc)}): "
-            f"rerun `gamedb move {schema} --to {to}` to write it, or set {schema} = \"{to}\" in "
+            f'rerun `gamedb move {schema} --to {to}` to write it, or set {schema} = "{to}" in '
             "[tool.gamedb.placement] by hand; until then commands and apps still look for it on its old server"
         ) from None
     _clear_marker(target, schema)
