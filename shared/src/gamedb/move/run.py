@@ -133,6 +133,7 @@ def move_schema(
             _step("prepared", say)
             tables = tables_of(source, info.name)
             replication.publish(source, info.name)
+            replication.create_slot(source, info.name, lock_timeout())
             replication.subscribe(target, info.name, source_url)
             say(f"copying {len(tables)} table(s) of {info.name} from {source_server} to {to}")
             _step("copying", say)
