@@ -124,3 +124,39 @@ def version_rows(conn: psycopg.Connection, info: SchemaInfo) -> list[str]:
         return []
     table = sql.Identifier(VERSION_TABLE_SCHEMA, info.version_table)
     return sorted(r[0] for r in conn.execute(sql.SQL("SELECT version_num FROM {}").format(table)))
+
+
+# What the target, built by the schema's migrations, must have for the source's rows to land: every
+# table, column, sequence and view (the copy, the sequence positions and the apps use them by name)
+# and every enum label (a row holding one the target lacks can't be copied)
+_SHAPE = """
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p', 'S', 'v', 'm')
+UNION ALL
+SELECT c.relname || '.' || a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT t.typname || ' label ' || quote_literal(e.enumlabel) FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid
+JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = %(schema)s
+"""
+
+
+def source_only(source: psycopg.Connection, target: psycopg.Connection, schema: str) -> list[str]:
+    """What the source's schema has that the target's, built by its migrations, lacks: objects made by
+    hand on the source (schema drift), which the move can't carry."""
+
+    def shape(conn: psycopg.Connection) -> set[str]:
+        return {row[0] for row in conn.execute(_SHAPE, {"schema": schema})}
+
+    return sorted(shape(source) - shape(target))
+
+
+def refuse_drift(source: psycopg.Connection, target: psycopg.Connection, schema: str) -> None:
+    extra = source_only(source, target, schema)
+    if extra:
+        listed = ", ".join(f"{schema}.{name}" for name in extra[:10]) + (" ..." if len(extra) > 10 else "")
+        raise MoveRefused(
+            f"schema drift: {listed} exist on the source but not in {schema}'s migrations (the target is built "
+            "from them): add them to a revision, or drop them on the source, then move"
+        )

@@ -130,6 +130,7 @@ def move_schema(
         with _cleaned_up_on_failure(source, target, info, say, source_server):
             report.logins = _prepare_target(project, schemas, info, source, target, target_url, source_server, report)
             say(f"target {to}: schema {info.name} at {','.join(report.revision)} by its migrations, roles applied")
+            checks.refuse_drift(source, target, info.name)
             _step("prepared", say)
             tables = tables_of(source, info.name)
             replication.publish(source, info.name)
