@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -498,3 +499,52 @@ def test_killed_after_a_drop_source_cut_over_the_rerun_keeps_the_data(servers: P
     assert "resuming an earlier move" in rerun.stdout
     assert servers.target.query("SELECT count(*) FROM inventory.items") == [(30,)]
     assert 'inventory = "hot"' in servers.placement()
+
+
+def test_a_migration_on_the_source_during_the_move_is_not_applied_twice(servers: Pair, scratch_service) -> None:
+    """A data migration that runs on the source while the move copies: its row changes replicate,
+    but the target's version table stays at the revision the move started from, so the next upgrade
+    on the target runs it again. The move must refuse to cut over (or carry the revision)."""
+    from gamedb.scaffold.files import write_revision
+
+    layout = scratch_service("drifty")
+    write_revision(layout, "a1", None, "init", [], [])
+    write_revision(
+        layout,
+        "a2",
+        "a1",
+        "tables",
+        ["CREATE TABLE drifty.t (id int PRIMARY KEY, n int)", "CREATE TABLE drifty.slow (id int PRIMARY KEY)"],
+        [],
+    )
+    servers.python_path.append(layout.src_dir)
+    seeded(servers)
+    servers.source.query("INSERT INTO drifty.t SELECT g, 1 FROM generate_series(1, 10) g")
+    move = servers.spawn("move", "drifty", "--to", "hot")
+    watchdog = threading.Timer(90, move.kill)  # a move stuck before its copy must not hang the test
+    watchdog.start()
+
+    def read_until(text: str) -> None:
+        seen = ""
+        while text not in seen:
+            line = move.stdout.readline()
+            assert line, seen + move.stderr.read()
+            seen += line
+
+    read_until("target hot:")
+    with psycopg.connect(servers.target.libpq) as locker:  # holds the copy into drifty.slow back
+        locker.execute("LOCK TABLE drifty.slow IN SHARE MODE")
+        read_until("copying")
+        write_revision(layout, "a3", "a2", "double", ["UPDATE drifty.t SET n = n * 2"], [])
+        upgraded = servers.run("-x", "schema=drifty", "upgrade", "head")
+        assert upgraded.code == 0, upgraded.output
+        locker.rollback()
+    watchdog.cancel()
+    result = finish(move, timeout=180)
+    assert result.code != -999, result.output
+    if result.code == 0:
+        assert servers.run("upgrade-all").code == 0
+        assert servers.target.query("SELECT DISTINCT n FROM drifty.t") == [(2,)]
+    else:
+        assert "migration" in one_error(result)
+        assert servers.source.query("SELECT DISTINCT n FROM drifty.t") == [(2,)]

@@ -19,6 +19,7 @@ from psycopg import sql
 
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import MoveFailed
+from gamedb.move.checks import version_rows
 from gamedb.move.replication import replication_name, wait_for_replay
 from gamedb.names import VERSION_TABLE_SCHEMA
 
@@ -90,6 +91,7 @@ def cut_over(
     lock_timeout: str,
     drop_subscription: Callable[[], object],
     moved_at: str,
+    revision: list[str],
 ) -> CutoverReport:
     """Stop writes, catch up, check, retire the source. `source_tx` is a non-autocommit connection
     whose transaction this function leaves OPEN: the caller commits it (that is the switch)."""
@@ -101,6 +103,18 @@ def cut_over(
         names = sql.SQL(", ").join(sql.Identifier(schema, t) for t in tables)
         source_tx.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(names))
     report.paused_at = time.monotonic()
+    # SHARE conflicts with a migration run's lock on the version table: a running one is waited
+    # for, later ones wait; one that ran during the copy changed rows that replicated while the
+    # target's version table stayed at the revision the move began at (its next upgrade would run
+    # the revision again there)
+    version_table = sql.Identifier(VERSION_TABLE_SCHEMA, info.version_table)
+    source_tx.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(version_table))
+    now_at = version_rows(source_tx, info)
+    if now_at != revision:
+        raise MoveFailed(
+            f"a migration ran on the source during the move ({schema} went from {','.join(revision)} to "
+            f"{','.join(now_at) or 'no revision'}): rerun the move"
+        )
     lsn = source_tx.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
     wait_for_replay(source, schema, lsn, REPLAY_TIMEOUT_SECONDS)
     log.debug("cut-over: replayed after %.3f s", time.monotonic() - report.paused_at)
@@ -131,7 +145,6 @@ def cut_over(
     drop_subscription()
     log.debug("cut-over: subscription dropped after %.3f s", time.monotonic() - report.paused_at)
     source_tx.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(replication_name(schema))))
-    version_table = sql.Identifier(VERSION_TABLE_SCHEMA, info.version_table)
     if drop_source:
         source_tx.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
         source_tx.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(version_table))

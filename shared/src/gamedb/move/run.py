@@ -144,7 +144,7 @@ def move_schema(
             )
             report.copy_seconds = time.monotonic() - copy_started
             say("initial copy done, streaming; cutting over (writes to the source wait)")
-            report.cutover = _cut_over(source_url, source, target, info, to, verify, drop_source, say)
+            report.cutover = _cut_over(source_url, source, target, info, to, verify, drop_source, say, report.revision)
         _step("committed", say)
         report.placement_file = _finish(project, target, info.name, to, say)
     report.total_seconds = time.monotonic() - started
@@ -160,6 +160,7 @@ def _cut_over(
     verify: bool,
     drop_source: bool,
     say: Say,
+    revision: list[str],
 ) -> CutoverReport:
     moved_at = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     with psycopg_connect(source_url) as source_tx:  # not autocommit: the one transaction of the switch
@@ -174,6 +175,7 @@ def _cut_over(
             lock_timeout=lock_timeout(),
             drop_subscription=lambda: replication.drop_subscription(target, info.name),
             moved_at=moved_at,
+            revision=revision,
         )
         _step("cutover", say)
         source_tx.commit()
