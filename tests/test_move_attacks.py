@@ -548,3 +548,17 @@ def test_a_migration_on_the_source_during_the_move_is_not_applied_twice(servers:
     else:
         assert "migration" in one_error(result)
         assert servers.source.query("SELECT DISTINCT n FROM drifty.t") == [(2,)]
+
+
+@pytest.mark.parametrize("drop_source", [False, True])
+def test_another_schemas_view_of_the_moved_tables_is_named_before_anything(servers: Pair, drop_source: bool) -> None:
+    """A view in another schema reading the moved tables would, after the move, read the frozen copy
+    left behind (or, with --drop-source, be dropped by DROP SCHEMA ... CASCADE without a word)."""
+    seeded(servers, rows=5)
+    servers.source.query("CREATE VIEW auth.item_names AS SELECT name FROM inventory.items")
+    before = servers.placement()
+    args = ["--drop-source"] if drop_source else []
+    line = one_error(servers.run("move", SCHEMA, "--to", "hot", *args))
+    assert "auth.item_names" in line, line
+    assert_source_kept(servers, before)
+    assert servers.source.query("SELECT count(*) FROM auth.item_names") == [(6,)]

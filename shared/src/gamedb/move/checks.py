@@ -57,6 +57,25 @@ def claim_move(conn: psycopg.Connection, schema: str) -> None:
         raise MoveRefused(f"another gamedb move of {schema} is running (it holds the move lock on the source)")
 
 
+# Views and foreign keys of OTHER schemas on this one's tables: after a move they would read the copy
+# left behind (or be dropped by --drop-source's DROP SCHEMA ... CASCADE)
+_DEPENDENTS = """
+SELECT DISTINCT o.label FROM pg_depend d
+JOIN pg_class c ON d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid
+CROSS JOIN LATERAL (
+    SELECT n2.nspname, n2.nspname || '.' || c2.relname AS label
+    FROM pg_rewrite r JOIN pg_class c2 ON c2.oid = r.ev_class JOIN pg_namespace n2 ON n2.oid = c2.relnamespace
+    WHERE d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+    UNION ALL
+    SELECT n2.nspname, n2.nspname || '.' || c2.relname || ' (foreign key ' || k.conname || ')'
+    FROM pg_constraint k JOIN pg_class c2 ON c2.oid = k.conrelid JOIN pg_namespace n2 ON n2.oid = c2.relnamespace
+    WHERE d.classid = 'pg_constraint'::regclass AND k.oid = d.objid
+) o
+WHERE c.relnamespace = to_regnamespace(%(schema)s) AND o.nspname <> %(schema)s
+ORDER BY 1
+"""
+
+
 def check_source(conn: psycopg.Connection, info: SchemaInfo, server: str) -> list[str]:
     """The source can publish `info`'s schema; returns its version rows."""
     server_version(conn, f"source server {server!r}")
@@ -79,6 +98,12 @@ def check_source(conn: psycopg.Connection, info: SchemaInfo, server: str) -> lis
         raise MoveRefused(
             f"schema {info.name!r} on {server!r} has no version row: upgrade it (gamedb -x schema={info.name} "
             "upgrade head) before moving it"
+        )
+    dependents = [row[0] for row in conn.execute(_DEPENDENTS, {"schema": info.name})]
+    if dependents:
+        raise MoveRefused(
+            f"{', '.join(dependents)} in another schema use {info.name}'s tables: after the move they would read "
+            f"the copy left behind on {server!r} (or be dropped with it); drop or move them first"
         )
     bad = conn.execute(_UNREPLICABLE, {"schema": info.name}).fetchall()
     if bad:
