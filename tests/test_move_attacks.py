@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -562,3 +563,41 @@ def test_another_schemas_view_of_the_moved_tables_is_named_before_anything(serve
     assert "auth.item_names" in line, line
     assert_source_kept(servers, before)
     assert servers.source.query("SELECT count(*) FROM auth.item_names") == [(6,)]
+
+
+def test_updates_to_a_replica_identity_full_table_with_a_json_column(servers: Pair, scratch_service) -> None:
+    """REPLICA IDENTITY FULL finds a changed row on the target by comparing every column, and `json`
+    has no equality operator: updates during the move either land or the move refuses up front."""
+    add_service(
+        servers,
+        scratch_service,
+        "loose",
+        ["CREATE TABLE loose.notes (k int, body json)", "ALTER TABLE loose.notes REPLICA IDENTITY FULL"],
+    )
+    seeded(servers)
+    servers.source.query("INSERT INTO loose.notes SELECT g, '{\"v\": 0}' FROM generate_series(1, 20) g")
+    stop = threading.Event()
+
+    def update() -> None:
+        with psycopg.connect(servers.source.libpq, autocommit=True) as conn:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    conn.execute("UPDATE loose.notes SET body = json_build_object('v', %s) WHERE k = 1", (n,))
+                except psycopg.Error:
+                    return  # the table moved away
+                time.sleep(0.01)
+
+    writer = threading.Thread(target=update, daemon=True)
+    writer.start()
+    result = finish(servers.spawn("move", "loose", "--to", "hot"), timeout=200)
+    stop.set()
+    writer.join(10)
+    assert result.code != -999, result.output
+    if result.code == 0:
+        assert servers.target.query("SELECT count(*) FROM loose.notes") == [(20,)]
+    else:
+        line = one_error(result)
+        assert "loose.notes.body (json)" in line and "REPLICA IDENTITY FULL" in line, line
+        assert servers.leftovers("loose") == [] and "loose" not in servers.target.schemas()

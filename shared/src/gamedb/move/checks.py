@@ -109,6 +109,13 @@ def check_source(conn: psycopg.Connection, info: SchemaInfo, server: str) -> lis
     if bad:
         listed = ", ".join(f"{info.name}.{name} ({why})" for name, why in bad)
         raise MoveRefused(f"can't replicate {listed}: add a primary key (or REPLICA IDENTITY FULL) first")
+    bad = _full_identity_without_equality(conn, info.name)
+    if bad:
+        listed = ", ".join(f"{info.name}.{table}.{column} ({type_})" for table, column, type_ in bad)
+        raise MoveRefused(
+            f"can't replicate changes to {listed}: the table has REPLICA IDENTITY FULL, which finds a changed row "
+            "by comparing every column, and that type has no equality operator; add a primary key first"
+        )
     used, limit = conn.execute(
         "SELECT (SELECT count(*) FROM pg_replication_slots), current_setting('max_replication_slots')::int"
     ).fetchone()
@@ -185,3 +192,31 @@ def refuse_drift(source: psycopg.Connection, target: psycopg.Connection, schema:
             f"schema drift: {listed} exist on the source but not in {schema}'s migrations (the target is built "
             "from them): add them to a revision, or drop them on the source, then move"
         )
+
+
+_FULL_IDENTITY_COLUMNS = """
+SELECT c.relname, a.attname, format_type(a.atttypid, NULL)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p') AND c.relreplident = 'f'
+ORDER BY 1, a.attnum
+"""
+
+
+def _full_identity_without_equality(conn: psycopg.Connection, schema: str) -> list[tuple[str, str, str]]:
+    """(table, column, type) of REPLICA IDENTITY FULL tables whose column type has no `=` (json, xml,
+    point...): the target can't find the row an UPDATE or DELETE changed, and the subscription fails."""
+    found = []
+    equality: dict[str, bool] = {}
+    for table, column, type_name in conn.execute(_FULL_IDENTITY_COLUMNS, {"schema": schema}).fetchall():
+        if type_name not in equality:
+            # type_name is format_type()'s output: a catalog type, quoted by PostgreSQL itself
+            probe = sql.SQL("SELECT NULL::{0} = NULL::{0}").format(sql.SQL(type_name))
+            try:
+                conn.execute(probe)
+                equality[type_name] = True
+            except psycopg.errors.UndefinedFunction:
+                equality[type_name] = False
+        if not equality[type_name]:
+            found.append((table, column, type_name))
+    return found
