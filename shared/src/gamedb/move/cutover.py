@@ -19,6 +19,7 @@ from psycopg import sql
 
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import MoveFailed
+from gamedb.move.checks import version_rows
 from gamedb.move.replication import replication_name, wait_for_replay
 from gamedb.names import VERSION_TABLE_SCHEMA
 
@@ -53,6 +54,23 @@ def _count(conn: psycopg.Connection, schema: str, table: str) -> int:
     return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))).fetchone()[0]
 
 
+# How values print depends on session settings each server (or database) may set differently: the
+# checksums compare text, so both sides print it the same way
+_CANONICAL_OUTPUT = {
+    "timezone": "UTC",
+    "datestyle": "ISO, MDY",
+    "intervalstyle": "postgres",
+    "extra_float_digits": "1",
+    "bytea_output": "hex",
+    "lc_monetary": "C",
+}
+
+
+def _canonical_output(conn: psycopg.Connection) -> None:
+    for name, value in _CANONICAL_OUTPUT.items():
+        conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+
+
 def _checksum(conn: psycopg.Connection, schema: str, table: str) -> str:
     """An order-independent digest of every row's text (sum of per-row md5 prefixes)."""
     query = sql.SQL(
@@ -73,6 +91,7 @@ def cut_over(
     lock_timeout: str,
     drop_subscription: Callable[[], object],
     moved_at: str,
+    revision: list[str],
 ) -> CutoverReport:
     """Stop writes, catch up, check, retire the source. `source_tx` is a non-autocommit connection
     whose transaction this function leaves OPEN: the caller commits it (that is the switch)."""
@@ -84,6 +103,18 @@ def cut_over(
         names = sql.SQL(", ").join(sql.Identifier(schema, t) for t in tables)
         source_tx.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(names))
     report.paused_at = time.monotonic()
+    # SHARE conflicts with a migration run's lock on the version table: a running one is waited
+    # for, later ones wait; one that ran during the copy changed rows that replicated while the
+    # target's version table stayed at the revision the move began at (its next upgrade would run
+    # the revision again there)
+    version_table = sql.Identifier(VERSION_TABLE_SCHEMA, info.version_table)
+    source_tx.execute(sql.SQL("LOCK TABLE {} IN SHARE MODE").format(version_table))
+    now_at = version_rows(source_tx, info)
+    if now_at != revision:
+        raise MoveFailed(
+            f"a migration ran on the source during the move ({schema} went from {','.join(revision)} to "
+            f"{','.join(now_at) or 'no revision'}): rerun the move"
+        )
     lsn = source_tx.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
     wait_for_replay(source, schema, lsn, REPLAY_TIMEOUT_SECONDS)
     log.debug("cut-over: replayed after %.3f s", time.monotonic() - report.paused_at)
@@ -95,6 +126,9 @@ def cut_over(
             "SELECT setval(format('%%I.%%I', %s::text, %s::text)::regclass, %s, true)", (schema, name, last_value)
         )
         report.sequences[name] = last_value
+    if verify:
+        _canonical_output(source_tx)
+        _canonical_output(target)
     for table in tables:
         here, there = _count(source_tx, schema, table), _count(target, schema, table)
         if here != there:

@@ -36,11 +36,43 @@ def conninfo(url: URL) -> str:
 
 def publish(source: psycopg.Connection, schema: str) -> None:
     name = sql.Identifier(replication_name(schema))
-    source.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLES IN SCHEMA {}").format(name, sql.Identifier(schema)))
+    # via the partition root: the subscription then lists the partitioned tables the move waits for
+    # and counts (by default it would list only their partitions, and the wait would never end)
+    source.execute(
+        sql.SQL("CREATE PUBLICATION {} FOR TABLES IN SCHEMA {} WITH (publish_via_partition_root = true)").format(
+            name, sql.Identifier(schema)
+        )
+    )
+
+
+def create_slot(source: psycopg.Connection, schema: str, lock_timeout: str) -> None:
+    """The move's logical slot, made on the source before the subscription, within `lock_timeout`.
+
+    A logical slot waits for every transaction open on the source server (any database) when it is
+    made; made by CREATE SUBSCRIPTION, that wait has no bound, and an idle-in-transaction session
+    would hang the move. Here the wait is a lock wait that lock_timeout ends.
+    """
+    name = replication_name(schema)
+    source.execute("SELECT set_config('lock_timeout', %s, false)", (lock_timeout,))
+    try:
+        source.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (name,))
+    except psycopg.errors.LockNotAvailable:
+        rows = source.execute(
+            "SELECT pid, coalesce(nullif(application_name, ''), '-'), coalesce(datname, '-'), "
+            "date_trunc('second', now() - xact_start)::text FROM pg_stat_activity "
+            "WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid() ORDER BY xact_start LIMIT 3"
+        ).fetchall()
+        open_ones = "; ".join(f"pid {pid}, application {app}, database {db}, open {age}" for pid, app, db, age in rows)
+        raise MoveFailed(
+            f"the source server has an open transaction that logical replication must wait out before it can "
+            f"start ({open_ones or 'it ended meanwhile'}): end it, or rerun when it has finished"
+        ) from None
+    finally:
+        source.execute("RESET lock_timeout")
 
 
 def subscribe(target: psycopg.Connection, schema: str, source_url: URL) -> None:
-    """The subscription and its slot on the source; the initial copy starts at once."""
+    """The subscription, on the slot create_slot made; the initial copy starts at once."""
     name = replication_name(schema)
     target.execute(
         # synchronous_commit = on: each applied change is flushed before the target confirms it, so the
@@ -48,7 +80,7 @@ def subscribe(target: psycopg.Connection, schema: str, source_url: URL) -> None:
         # which the cut-over would spend waiting) and what the source retires is durable on the target
         sql.SQL(
             "CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} "
-            "WITH (slot_name = {}, copy_data = true, synchronous_commit = on)"
+            "WITH (slot_name = {}, create_slot = false, copy_data = true, synchronous_commit = on)"
         ).format(sql.Identifier(name), sql.Literal(conninfo(source_url)), sql.Identifier(name), sql.Literal(name))
     )
 
@@ -80,6 +112,9 @@ def wait_for_copy(
     done: set[str] = set()
     while len(done) < len(tables):
         states = table_states(target, schema)
+        missing = [t for t in tables if t not in states]
+        if missing:  # the subscription lists its tables when made: one it lacks would be waited for forever
+            raise MoveFailed(f"the subscription does not carry {', '.join(f'{schema}.{t}' for t in missing)}")
         for table in tables:
             if table not in done and states.get(table) in ("r", "s"):
                 done.add(table)

@@ -108,25 +108,33 @@ def move_schema(
     ):
         if checks.system_identity(source) == checks.system_identity(target):
             raise MoveRefused(f"servers {source_server!r} and {to!r} are the same database: nothing to move")
+        checks.claim_move(source, info.name)  # before the markers: a running move's are not an earlier one's
         marker = _marker(target, info.name)
         if marker == IN_PROGRESS.format(source_server) and not _schema_exists(source, info.name):
-            if retired_on_source(source, info.name, to) is not None:
-                say(f"resuming an earlier move of {info.name} to {to}: its cut-over had committed")
-                report.earlier = "resumed"
-                report.placement_file = _finish(project, target, info.name, to, say)
-                return report
+            # the source schema is gone only once a cut-over committed (renamed, or with --drop-source
+            # dropped, when no renamed copy is left to find): the target holds the data, never clean it up
+            kept = retired_on_source(source, info.name, to)
+            say(
+                f"resuming an earlier move of {info.name} to {to}: its cut-over had committed"
+                + ("" if kept else " (the source schema is gone: the target holds the only copy)")
+            )
+            report.earlier = "resumed"
+            report.placement_file = _finish(project, target, info.name, to, say)
+            return report
         if marker is not None or replication.leftovers(source, target, info.name):
             say(f"an earlier move of {info.name} was interrupted: cleaning up first")
-            _clean_up(source, target, info, say)
+            _clean_up(source, target, info, say, source_server)
             report.earlier = "cleaned up"
         report.revision = checks.check_source(source, info, source_server)
         checks.check_target(target, info, to)
         with _cleaned_up_on_failure(source, target, info, say, source_server):
             report.logins = _prepare_target(project, schemas, info, source, target, target_url, source_server, report)
             say(f"target {to}: schema {info.name} at {','.join(report.revision)} by its migrations, roles applied")
+            checks.refuse_drift(source, target, info.name)
             _step("prepared", say)
             tables = tables_of(source, info.name)
             replication.publish(source, info.name)
+            replication.create_slot(source, info.name, lock_timeout())
             replication.subscribe(target, info.name, source_url)
             say(f"copying {len(tables)} table(s) of {info.name} from {source_server} to {to}")
             _step("copying", say)
@@ -136,7 +144,7 @@ def move_schema(
             )
             report.copy_seconds = time.monotonic() - copy_started
             say("initial copy done, streaming; cutting over (writes to the source wait)")
-            report.cutover = _cut_over(source_url, source, target, info, to, verify, drop_source, say)
+            report.cutover = _cut_over(source_url, source, target, info, to, verify, drop_source, say, report.revision)
         _step("committed", say)
         report.placement_file = _finish(project, target, info.name, to, say)
     report.total_seconds = time.monotonic() - started
@@ -152,6 +160,7 @@ def _cut_over(
     verify: bool,
     drop_source: bool,
     say: Say,
+    revision: list[str],
 ) -> CutoverReport:
     moved_at = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     with psycopg_connect(source_url) as source_tx:  # not autocommit: the one transaction of the switch
@@ -166,6 +175,7 @@ def _cut_over(
             lock_timeout=lock_timeout(),
             drop_subscription=lambda: replication.drop_subscription(target, info.name),
             moved_at=moved_at,
+            revision=revision,
         )
         _step("cutover", say)
         source_tx.commit()
@@ -220,7 +230,14 @@ def _copy_logins(source: psycopg.Connection, target: psycopg.Connection, info: S
 
 
 def _finish(project: Project, target: psycopg.Connection, schema: str, to: str, say: Say) -> Path:
-    path = write_placement(project, schema, to)
+    try:
+        path = write_placement(project, schema, to)
+    except OSError as exc:  # the data has moved: say so, and how to record it
+        raise MoveFailed(
+            f"{schema} has moved to server {to!r}, but its placement could not be written ({error_line(exc)}): "
+            f'rerun `gamedb move {schema} --to {to}` to write it, or set {schema} = "{to}" in '
+            "[tool.gamedb.placement] by hand; until then commands and apps still look for it on its old server"
+        ) from None
     _clear_marker(target, schema)
     say(f"placement: {schema} = {to!r} written to {path}")
     return path
@@ -235,37 +252,52 @@ def _cleaned_up_on_failure(
     except KeyboardInterrupt:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not stop the clean-up
         try:
-            _clean_up(source, target, info, say)
+            _clean_up(source, target, info, say, source_server)
         finally:
             signal.signal(signal.SIGINT, previous)
         raise MoveInterrupted(f"interrupted: cleaned up; {info.name} stays on {source_server}") from None
     except Exception as exc:  # noqa: BLE001 - any failure (a revision's own error too) is cleaned up and named
         reason = error_line(exc)
-        _clean_up(source, target, info, say)
+        _clean_up(source, target, info, say, source_server)
         raise MoveFailed(
             f"move of {info.name} stopped: {reason}; cleaned up, {info.name} stays on {source_server}"
         ) from None
 
 
-def _clean_up(source: psycopg.Connection, target: psycopg.Connection, info: SchemaInfo, say: Say) -> None:
-    """Subscription, slot, publication and the target's half-made schema removed; the source as it was."""
+def _clean_up(
+    source: psycopg.Connection, target: psycopg.Connection, info: SchemaInfo, say: Say, source_server: str
+) -> None:
+    """Subscription, slot, publication and the target's half-made schema removed; the source as it was.
+
+    The target is cleaned first: a source that died mid-move must not keep the target's half-made
+    schema (a rerun would refuse it); what is left on the dead source is named for a rerun to remove.
+    """
     for conn in (source, target):
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.rollback()
     removed = []
+    name = replication.replication_name(info.name)
     try:
         if replication.drop_subscription(target, info.name):
-            removed.append(f"subscription {replication.replication_name(info.name)}")
+            removed.append(f"subscription {name}")
     except psycopg.Error:
         if replication.drop_subscription(target, info.name, source_reachable=False):
-            removed.append(f"subscription {replication.replication_name(info.name)} (detached from its slot)")
-    removed += replication.drop_leftovers(source, info.name)
+            removed.append(f"subscription {name} (detached from its slot)")
     if _marker(target, info.name) is not None:
         target.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(info.name)))
         for table in (info.version_table, info.checksum_table):
             target.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(VERSION_TABLE_SCHEMA, table)))
         removed.append(f"schema {info.name} and its history tables on the target")
-    left = replication.leftovers(source, target, info.name)
+    try:
+        removed += replication.drop_leftovers(source, info.name)
+        left = replication.leftovers(source, target, info.name)
+    except psycopg.OperationalError as exc:
+        raise MoveFailed(
+            f"move of {info.name} stopped and source server {source_server!r} went away during "
+            f"the clean-up ({error_line(exc)}); removed: {', '.join(removed) or 'nothing'}; its publication and "
+            f"replication slot {name} may remain (a slot holds WAL): rerun the move once it is back, it cleans up "
+            f"first; {info.name} stays on the source"
+        ) from None
     if left:
         raise MoveFailed(f"clean-up of {info.name} incomplete: {', '.join(left)} still exist; drop them by hand")
     say(f"removed: {', '.join(removed) or 'nothing was left'}")

@@ -147,6 +147,7 @@ def write_placement(project: Project, schema: str, server: str) -> Path:
         elif server != DEFAULT_SERVER:
             last = max((i for i in range(start, end) if lines[i].strip()), default=start)
             lines.insert(last + 1, new_line)
+    path = path.resolve()  # a symlinked pyproject.toml: rewrite the file it points to, keep the link
     tmp = path.with_suffix(".toml.gamedb-tmp")
     tmp.write_text("".join(lines), encoding="utf-8")
     os.replace(tmp, path)  # a reader sees the old file or the new one, never half of it
