@@ -38,13 +38,12 @@ def server_version(conn: psycopg.Connection, where: str) -> int:
 def system_identity(conn: psycopg.Connection) -> tuple[str, str]:
     """(running server, database): two URLs with the same one reach one database.
 
-    The server is named by its start time, data directory and port, read from settings: no file
-    access (pg_control_system() reads global/pg_control, which failed once with EACCES here while
-    another embedded server was being set up), and a restored copy elsewhere counts as another server.
+    The server is named by its start time (to the microsecond) and port, which any login may read:
+    no file access (pg_control_system() reads global/pg_control, which failed once with EACCES here
+    while another embedded server was being set up), and a restored copy elsewhere is another server.
     """
     row = conn.execute(
-        "SELECT pg_postmaster_start_time()::text || ' ' || current_setting('data_directory') || ':' "
-        "|| current_setting('port'), current_database()"
+        "SELECT pg_postmaster_start_time()::text || ':' || current_setting('port'), current_database()"
     ).fetchone()
     assert row is not None
     return row[0], row[1]

@@ -116,7 +116,7 @@ def cut_over(
             f"{','.join(now_at) or 'no revision'}): rerun the move"
         )
     lsn = source_tx.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
-    wait_for_replay(source, schema, lsn, REPLAY_TIMEOUT_SECONDS)
+    wait_for_replay(source, target, schema, lsn, REPLAY_TIMEOUT_SECONDS)
     log.debug("cut-over: replayed after %.3f s", time.monotonic() - report.paused_at)
     for name, last_value in source_tx.execute(
         "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = %s AND last_value IS NOT NULL",

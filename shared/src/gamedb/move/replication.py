@@ -72,8 +72,19 @@ def create_slot(source: psycopg.Connection, schema: str, lock_timeout: str) -> N
 
 
 def subscribe(target: psycopg.Connection, schema: str, source_url: URL) -> None:
-    """The subscription, on the slot create_slot made; the initial copy starts at once."""
+    """The subscription, on the slot create_slot made; the initial copy starts at once.
+
+    The statement carries the source's password: with the server's defaults a failing statement is
+    written to the target's log (log_min_error_statement = error), so this session logs no statement
+    text while it runs (a superuser may set that; a subscription-only role keeps the server's choice).
+    """
     name = replication_name(schema)
+    for setting in ("log_min_error_statement", "log_statement"):
+        quiet = "panic" if setting == "log_min_error_statement" else "none"
+        try:
+            target.execute(sql.SQL("SET {} = {}").format(sql.Identifier(setting), sql.Literal(quiet)))
+        except psycopg.errors.InsufficientPrivilege:
+            pass
     target.execute(
         # synchronous_commit = on: each applied change is flushed before the target confirms it, so the
         # slot's confirmed position moves at once (off, the default, lags by the WAL writer's delay,
@@ -129,10 +140,18 @@ def wait_for_copy(
             time.sleep(POLL_SECONDS)
 
 
-def wait_for_replay(source: psycopg.Connection, schema: str, lsn: str, timeout: float) -> None:
-    """Until the slot confirms everything up to `lsn` (the WAL position after writes were stopped)."""
+def wait_for_replay(
+    source: psycopg.Connection, target: psycopg.Connection, schema: str, lsn: str, timeout: float
+) -> None:
+    """Until the slot confirms everything up to `lsn` (the WAL position after writes were stopped); a
+    change the target fails to apply stops the wait at once (the source's writes are waiting)."""
     deadline = time.monotonic() + timeout
+    errors_before = subscription_errors(target, schema)
     while True:
+        if subscription_errors(target, schema) > errors_before:
+            raise MoveFailed(
+                f"the target failed to apply a change of {schema} during the cut-over (see the target server's log)"
+            )
         row = source.execute(
             "SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
             (lsn, replication_name(schema)),
