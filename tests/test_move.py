@@ -419,3 +419,25 @@ def test_drop_source_leaves_nothing_of_the_schema_on_the_source(servers: TwoServ
         "auth": "default",
         "inventory": "hot",
     }
+
+
+def test_depends_on_orders_upgrade_all_across_servers(servers: TwoServers, fleet) -> None:
+    """beta (on default) depends on alpha (on hot): alpha's failure there means beta never starts."""
+    extra = fleet(
+        {
+            "alpha": [
+                ("alpha1", ["CREATE SCHEMA IF NOT EXISTS alpha"], ["DROP SCHEMA alpha CASCADE"]),
+                ("alpha2", ["SELECT 1 / 0"], []),
+            ],
+            "beta": [("beta1", ["CREATE SCHEMA IF NOT EXISTS beta"], ["DROP SCHEMA beta CASCADE"])],
+        },
+        depends_on={"beta": ["alpha"]},
+    )
+    placement = servers.placement() + '\n[tool.gamedb.placement]\nalpha = "hot"\n'
+    (servers.project / "pyproject.toml").write_text(placement)
+    result = run_cli(["upgrade-all"], url=servers.source.url, cwd=servers.project, python_path=extra, **servers.env())
+    assert result.code == 1
+    assert "FAILED alpha on hot at revision alpha2 (schema left at alpha1)" in result.stderr
+    assert "not attempted: beta" in result.stderr
+    assert servers.target.version_rows("alpha") == ["alpha1"]
+    assert "beta" not in servers.source.schemas() and servers.source.version_rows("beta") is None
