@@ -384,7 +384,9 @@ def test_target_user_without_rights_is_refused(servers: Pair) -> None:
     role = f"weak_{servers.target.name}"[:60]
     servers.target.query(f"CREATE ROLE \"{role}\" LOGIN PASSWORD 'hunter2'")
     try:
-        weak = servers.target.url.replace("postgres:@", f"{role}:hunter2@", 1)
+        from sqlalchemy import make_url
+
+        weak = make_url(servers.target.url).set(username=role, password="hunter2").render_as_string(hide_password=False)
         assert weak != servers.target.url, servers.target.url
         result = servers.run("move", SCHEMA, "--to", "hot", GAMEDB_URL_HOT=weak)
         line = one_error(result)
@@ -440,7 +442,27 @@ def test_placement_symlink_stays_a_symlink(servers: Pair) -> None:
     assert 'inventory = "hot"' in real.read_text()
 
 
-def test_moving_there_and_back_and_dropping_the_source_keeps_roles_clean(servers: Pair) -> None:
+@pytest.fixture
+def logical_pair(source_admin: str, admin_uri: str, tmp_path: Path) -> Iterator[Pair]:
+    """Two servers that can both be a move's source: the suite's server when it has logical WAL,
+    else (PostgreSQL 15 here runs wal_level=replica) a second embedded server with a TCP listener."""
+    with psycopg.connect(admin_uri) as conn:
+        logical = conn.execute("SHOW wal_level").fetchone()[0] == "logical"
+    target_admin = admin_uri
+    if not logical:
+        port = free_port()
+        data = Path(tempfile.mkdtemp(prefix="gamedb-attack-second-"))
+        embedded.start_server(data, keep_running=False, listen_port=port)
+        target_admin = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    pair = make_pair(source_admin, target_admin, tmp_path)
+    yield pair
+    for db in (pair.target, pair.source):
+        _scrub(db)
+        db.drop()
+
+
+def test_moving_there_and_back_and_dropping_the_source_keeps_roles_clean(logical_pair: Pair) -> None:
+    servers = logical_pair
     seeded(servers, rows=20)
     assert servers.run("move", SCHEMA, "--to", "hot").code == 0
     back = servers.run("move", SCHEMA, "--to", "default", "--verify")
