@@ -609,9 +609,8 @@ def cmd_roles(options: Namespace, project: Project, schemas: dict[str, SchemaInf
         schema = None if options.migrator else get_schema(options.schema, schemas)
         validate_login_name(options.name, model_role_names(schemas.values()))  # before asking for a password
         every = routes(project, schemas)
-        servers = {r.server: r.url for r in every.values()} if schema is None else {}
-        if schema is not None:
-            servers = {every[schema.name].server: every[schema.name].url}
+        chosen = every.values() if schema is None else [every[schema.name]]  # a deployer: every server
+        servers = {route.server: route.url for route in chosen}
         password = read_password(options)
         for url in servers.values():
             create_login(url, options.name, schemas, schema=schema, password=password, adopt=options.adopt)

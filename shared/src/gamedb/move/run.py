@@ -42,7 +42,7 @@ from gamedb.names import VERSION_TABLE_SCHEMA
 from gamedb.project import Project
 from gamedb.roles.apply import model_statements
 from gamedb.roles.model import login_statements, role_marker, session_settings
-from gamedb.server.connections import error_line, mask_url, psycopg_connect
+from gamedb.server.connections import error_line, psycopg_connect
 from gamedb.server.placement import DEFAULT_SERVER, read_placement, server_url, validate_server_name, write_placement
 
 IN_PROGRESS = "gamedb: move from server {} in progress"
@@ -329,7 +329,3 @@ def _connect(url: URL, what: str) -> Iterator[psycopg.Connection]:
         raise MoveRefused(f"{what} is unreachable: {exc}") from None
     with conn:
         yield conn
-
-
-def describe(url: URL) -> str:
-    return mask_url(url)
