@@ -7,13 +7,16 @@ Every test that touches PostgreSQL gets a database of its own on a real server: 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from psycopg import sql
 
 from gamedb import testing
 from gamedb.scaffold.files import ServiceLayout, register_in_place, write_revision, write_service
@@ -200,3 +203,34 @@ def cli_in_process(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
         return Result(code, out, err)
 
     return call
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (for an embedded server a second server must reach)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def source_admin() -> str:
+    """An embedded server with logical WAL, reachable over TCP: the source of the move tests."""
+    port = free_port()
+    embedded.start_server(Path(tempfile.mkdtemp(prefix="gamedb-move-src-")), keep_running=False, listen_port=port)
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+
+def scrub_replication(db: ThrowawayDatabase) -> None:
+    """Whatever a failed move left in `db`: subscriptions (detached first, so the drop can't hang), then slots."""
+    for (sub,) in db.query(
+        "SELECT subname FROM pg_subscription WHERE subdbid = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database())"
+    ):
+        ident = sql.Identifier(sub)
+        db.query(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(ident).as_string(None))
+        db.query(sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(ident).as_string(None))
+        db.query(sql.SQL("DROP SUBSCRIPTION {}").format(ident).as_string(None))
+    db.query(
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+        "WHERE slot_name LIKE 'gamedb_move_%' AND NOT active"
+    )

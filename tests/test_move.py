@@ -12,10 +12,8 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,27 +22,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from conftest import REPO, Result, cli_env, run_cli
+from conftest import REPO, Result, cli_env, run_cli, scrub_replication
 from gamedb.server import embedded
 from gamedb.testing import ThrowawayDatabase
 
 SCHEMA = "inventory"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def source_admin() -> Iterator[str]:
-    """An embedded server with logical WAL, reachable over TCP: the move's source."""
-    port = free_port()
-    embedded.start_server(Path(tempfile.mkdtemp(prefix="gamedb-move-src-")), keep_running=False, listen_port=port)
-    yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
 
 @dataclass
@@ -99,19 +82,7 @@ def servers(source_admin: str, admin_uri: str, tmp_path: Path) -> Iterator[TwoSe
     source, target = ThrowawayDatabase(source_admin), ThrowawayDatabase(admin_uri)
     yield TwoServers(project, source, target)
     for db in (target, source):
-        db.query(
-            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-            "WHERE slot_name LIKE 'gamedb_move_%' AND NOT active"
-        )
-        for (sub,) in db.query(
-            "SELECT subname FROM pg_subscription WHERE subdbid = "
-            "(SELECT oid FROM pg_database WHERE datname = current_database())"
-        ):
-            db.query(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sql.Identifier(sub)).as_string(None))
-            db.query(
-                sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(sql.Identifier(sub)).as_string(None)
-            )
-            db.query(sql.SQL("DROP SUBSCRIPTION {}").format(sql.Identifier(sub)).as_string(None))
+        scrub_replication(db)
         db.drop()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,28 +20,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
-from conftest import REPO, Result, cli_env, run_cli
+from conftest import REPO, Result, cli_env, free_port, run_cli, scrub_replication
 from gamedb.scaffold.files import ServiceLayout
 from gamedb.server import embedded
 from gamedb.testing import ThrowawayDatabase
 
 SCHEMA = "inventory"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def source_admin() -> Iterator[str]:
-    """An embedded server with logical WAL, reachable over TCP: the move's source."""
-    port = free_port()
-    embedded.start_server(Path(tempfile.mkdtemp(prefix="gamedb-attack-src-")), keep_running=False, listen_port=port)
-    yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
 
 @dataclass
@@ -91,22 +75,6 @@ class Pair:
         return [f for f in found if f.endswith(name)]
 
 
-def _scrub(db: ThrowawayDatabase) -> None:
-    """Whatever a failed move left: slots, subscriptions (detached first, so the drop can't hang)."""
-    for (sub,) in db.query(
-        "SELECT subname FROM pg_subscription WHERE subdbid = "
-        "(SELECT oid FROM pg_database WHERE datname = current_database())"
-    ):
-        ident = sql.Identifier(sub)
-        db.query(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(ident).as_string(None))
-        db.query(sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(ident).as_string(None))
-        db.query(sql.SQL("DROP SUBSCRIPTION {}").format(ident).as_string(None))
-    db.query(
-        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-        "WHERE slot_name LIKE 'gamedb_move_%' AND NOT active"
-    )
-
-
 def make_pair(source_admin: str, target_admin: str, tmp_path: Path) -> Pair:
     project = tmp_path / "project"
     project.mkdir()
@@ -121,7 +89,7 @@ def servers(source_admin: str, admin_uri: str, tmp_path: Path) -> Iterator[Pair]
     pair = make_pair(source_admin, admin_uri, tmp_path)
     yield pair
     for db in (pair.target, pair.source):
-        _scrub(db)
+        scrub_replication(db)
         db.drop()
 
 
@@ -457,7 +425,7 @@ def logical_pair(source_admin: str, admin_uri: str, tmp_path: Path) -> Iterator[
     pair = make_pair(source_admin, target_admin, tmp_path)
     yield pair
     for db in (pair.target, pair.source):
-        _scrub(db)
+        scrub_replication(db)
         db.drop()
 
 
@@ -502,7 +470,7 @@ def test_source_server_stopped_during_the_copy(admin_uri: str, tmp_path: Path) -
         line = one_error(result)
         assert "source server 'default'" in line and "rerun" in line, line
     finally:
-        _scrub(servers.target)
+        scrub_replication(servers.target)
         servers.target.drop()
         shutil.rmtree(data, ignore_errors=True)
 
