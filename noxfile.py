@@ -78,7 +78,11 @@ def demo(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The test suite, on the embedded PostgreSQL (or GAMEDB_TEST_URL)."""
     bin_dir = workspace(session)
-    session.run(str(bin_dir / "python"), "-m", "pytest", *parallel(session), *session.posargs, external=True)
+    session.run(str(bin_dir / "python"), "-m", "pytest", *parallel(session), *SLOWEST, *session.posargs, external=True)
+
+
+# the ten slowest tests close every run, so a test that grew slow is seen in CI's log
+SLOWEST = ["--durations=10"]
 
 
 def parallel(session: nox.Session) -> list[str]:
@@ -93,7 +97,7 @@ def parallel(session: nox.Session) -> list[str]:
 def tests_floor(session: nox.Session) -> None:
     """The test suite on the lowest alembic, SQLAlchemy and psycopg that shared/pyproject.toml allows."""
     bin_dir = workspace(session, ROOT / ".nox" / "floor", tuple(FLOOR))
-    session.run(str(bin_dir / "python"), "-m", "pytest", *parallel(session), *session.posargs, external=True)
+    session.run(str(bin_dir / "python"), "-m", "pytest", *parallel(session), *SLOWEST, *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none")
