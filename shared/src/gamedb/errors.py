@@ -177,3 +177,10 @@ class MoveInterrupted(GamedbError):
     """Ctrl-C during `gamedb move`: cleaned up, the source as it was."""
 
     exit_code = 130
+
+
+class PlanRefused(GamedbError):
+    """`gamedb plan` met a schema upgrade-all would refuse (broken version rows), or `--sql-dir` can't
+    write a faithful script (a revision that runs Python offline SQL can't show)."""
+
+    exit_code = 1

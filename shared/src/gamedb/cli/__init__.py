@@ -63,6 +63,7 @@ GAMEDB_COMMANDS = (
     "server",
     "move",
     "repair-checksums",
+    "plan",
 )
 # Top-level options that take a value (to find the subcommand without parsing).
 _VALUE_OPTIONS = frozenset({"-c", "--config", "-n", "--name", "-x"})
@@ -214,6 +215,16 @@ def add_gamedb_commands(sub: Any) -> None:
         help="schemas upgraded at once on each server (default: cores, at most 4)",
     )
     upgrade.set_defaults(gamedb_cmd=cmd_upgrade_all)
+
+    plan = sub.add_parser(
+        "plan", help="What upgrade-all would do now: SQL from each schema's current revision, locks, lint."
+    )
+    plan.add_argument("--format", choices=["text", "markdown", "json"], default="text", help="how to print it")
+    plan.add_argument(
+        "--sql-dir", metavar="DIR", help="also write DIR/<server>.sql: the pending revisions, for psql -f"
+    )
+    plan.add_argument("--schema", action="append", metavar="NAME", help="show only this schema (repeat for more)")
+    plan.set_defaults(gamedb_cmd=cmd_plan)
 
     check_all = sub.add_parser("check-all", help="Fail when any schema's models differ from the database.")
     check_all.set_defaults(gamedb_cmd=cmd_check_all)
@@ -520,6 +531,29 @@ def cmd_upgrade_all(options: Namespace, project: Project, schemas: dict[str, Sch
         print("gamedb: interrupted", file=sys.stderr)
         return 130
     return 0 if report.ok else 1
+
+
+def cmd_plan(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    from gamedb.discovery import get_schema
+    from gamedb.review.plan import read_plan, sql_files
+    from gamedb.review.render import render_json, render_markdown, render_text
+
+    only = {get_schema(name, schemas).name for name in options.schema} if options.schema else None
+    directory = Path(options.sql_dir) if options.sql_dir else None
+    if directory is not None and directory.exists() and not directory.is_dir():
+        raise InvalidOption(f"--sql-dir {options.sql_dir} exists and is not a directory")
+    plan = read_plan(project, schemas, routes(project, schemas), only=only)
+    if directory is not None:
+        files = sql_files(plan)  # refuses before anything is written
+        directory.mkdir(parents=True, exist_ok=True)
+        for server, text in files.items():
+            (directory / f"{server}.sql").write_text(text, encoding="utf-8")
+    render = {"text": render_text, "markdown": render_markdown, "json": render_json}[options.format]
+    print(render(plan).rstrip("\n"))
+    if directory is not None and options.format != "json":
+        for server in sorted(plan.servers):
+            print(f"wrote {directory / f'{server}.sql'}", file=sys.stderr)
+    return 0
 
 
 def routes(project: Project, schemas: dict[str, SchemaInfo]) -> dict[str, Route]:

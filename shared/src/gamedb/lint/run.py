@@ -110,12 +110,19 @@ def squawk_findings(
     project: Project, schemas: dict[str, SchemaInfo], revisions: list[RevisionFile], exclude: str | None
 ) -> list[Finding]:
     """squawk over one file per revision, findings in revision order, then SQL order."""
+    rendered = [
+        (revision, revision_sql(project, schemas, schemas[revision.schema], revision)) for revision in revisions
+    ]
+    return script_findings(project, rendered, exclude)
+
+
+def script_findings(project: Project, rendered: list[tuple[RevisionFile, str]], exclude: str | None) -> list[Finding]:
+    """squawk over SQL already rendered, one script per revision (`gamedb plan` renders its own)."""
     config = project.squawk_config if project.squawk_config.is_file() else None
     with tempfile.TemporaryDirectory(prefix="gamedb-lint-") as tmp:
         scripts: dict[str, tuple[RevisionFile, str]] = {}
-        for revision in revisions:
+        for revision, sql in rendered:
             name = f"{revision.schema}.{revision.revision}.sql"
-            sql = revision_sql(project, schemas, schemas[revision.schema], revision)
             (Path(tmp) / name).write_text(sql)
             scripts[name] = (revision, sql)
         found = run_squawk(Path(tmp), list(scripts), config, exclude)
