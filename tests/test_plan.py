@@ -236,3 +236,41 @@ def test_plan_takes_no_x_and_refuses_an_unknown_schema(database, chat_fleet):
 def test_each_statement_kind_maps_to_the_lock_postgresql_documents(sql, described):
     (lock,) = statement_locks(sql, "inventory")
     assert lock.describe() == described
+
+
+def test_each_server_gets_its_own_script_and_applying_them_brings_the_fleet_to_head(
+    database, admin_uri, chat_fleet, psql, tmp_path
+):
+    import shutil
+
+    from conftest import REPO
+
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(REPO / "alembic.ini", project / "alembic.ini")
+    (project / "migrations").symlink_to(REPO / "migrations")
+    (project / "pyproject.toml").write_text('[tool.gamedb.placement]\nguild = "hot"\n')
+    hot = ThrowawayDatabase(admin_uri)
+    try:
+
+        def gamedb(*args):
+            return run_cli(list(args), url=database.url, python_path=chat_fleet, cwd=project, GAMEDB_URL_HOT=hot.url)
+
+        written = gamedb("plan", "--sql-dir", str(tmp_path / "plans"))
+        assert written.code == 0, written.output
+        assert "guild (server hot): base -> guild2" in written.stdout
+        for server, db in (("default", database), ("hot", hot)):
+            script = tmp_path / "plans" / f"{server}.sql"
+            applied = subprocess.run(
+                [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db.libpq, "-f", str(script)],
+                capture_output=True,
+                text=True,
+            )
+            assert applied.returncode == 0, applied.stderr
+        assert "guild" not in (tmp_path / "plans" / "default.sql").read_text()
+        assert hot.version_rows("guild") == ["guild2"] and database.version_rows("guild") is None
+        assert database.version_rows("chat") == ["chat4"]
+        assert gamedb("plan").stdout.startswith("nothing to do")
+        assert gamedb("status", "--check", "--no-drift").code == 0
+    finally:
+        hot.drop()
