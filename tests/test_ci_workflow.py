@@ -23,7 +23,7 @@ def load_workflow() -> dict:
 def test_the_workflow_has_the_list_job_a_job_per_schema_and_the_full_run():
     jobs = load_workflow()["jobs"]
 
-    assert set(jobs) == {"schemas", "schema", "all"}
+    assert set(jobs) == {"schemas", "schema", "review", "all"}
     assert jobs["schema"]["needs"] == "schemas"
     assert jobs["schema"]["strategy"]["matrix"]["schema"] == "${{ fromJSON(needs.schemas.outputs.schemas) }}"
     per_schema = " ".join(step.get("run", "") for step in jobs["schema"]["steps"])
@@ -69,3 +69,52 @@ def test_push_and_pull_request_get_the_changed_schemas_dispatch_and_schedule_eve
     assert {"push", "pull_request", "workflow_dispatch", "schedule"} <= set(on)
     assert step["env"]["BASE"] == "${{ github.event.pull_request.base.sha || github.event.before }}"
     assert "--changed-since" in step["run"]
+
+
+REVIEW_CHAT = [
+    ("chat1", [], []),
+    ("chat2", ["CREATE TABLE chat.t (id bigint PRIMARY KEY, x text)"], ["DROP TABLE chat.t"]),
+    ("chat3", ["CREATE INDEX ix_t_x ON chat.t (x)"], ["DROP INDEX chat.ix_t_x"]),
+]
+
+
+def test_pull_requests_get_a_review_job_that_writes_to_the_job_summary():
+    job = load_workflow()["jobs"]["review"]
+    (summary,) = [s for s in job["steps"] if s.get("id") == "summary"]
+
+    assert job["if"].startswith("github.event_name == 'pull_request'")
+    assert job["needs"] == "schemas"
+    assert summary["env"]["SCHEMAS"] == "${{ needs.schemas.outputs.schemas }}"
+    assert '>> "$GITHUB_STEP_SUMMARY"' in summary["run"]
+    base = " ".join(s.get("run", "") for s in job["steps"])
+    assert 'git worktree add --detach "$RUNNER_TEMP/base" "$BASE"' in base and "upgrade-all" in base
+
+
+def test_the_summary_step_writes_the_plan_lint_findings_and_drift_of_the_changed_schemas(tmp_path, database, fleet):
+    extra = fleet({"chat": REVIEW_CHAT})
+    from conftest import run_cli
+
+    assert run_cli(["-x", "schema=chat", "upgrade", "chat2"], url=database.url, python_path=extra).code == 0
+    (step,) = [s for s in load_workflow()["jobs"]["review"]["steps"] if s.get("id") == "summary"]
+    summary = tmp_path / "summary.md"
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "GAMEDB_URL"}}
+    env.update(
+        GITHUB_STEP_SUMMARY=str(summary),
+        SCHEMAS='["chat"]',
+        GAMEDB_URL=database.url,
+        PYTHONPATH=os.pathsep.join(map(str, extra)),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+    )
+
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", step["run"]], cwd=REPO, env=env, capture_output=True, text=True
+    )
+
+    assert done.returncode == 0, done.stderr
+    text = summary.read_text()
+    assert "### chat (server `default`): `chat2` -> `chat3`" in text  # a schema per heading, from the live revision
+    assert "```sql\nCREATE INDEX ix_t_x ON chat.t (x);\n```" in text
+    assert "- **require-concurrent-index-creation**" in text  # findings as lists
+    assert "### Drift (models vs database)\n\n#### chat\n\n- table chat.t is in the database, not in the models" in text
+    assert "auth" not in text and "inventory" not in text  # only the changed schemas
+    assert database.version_rows("chat") == ["chat3"]
