@@ -215,6 +215,9 @@ def add_gamedb_commands(sub: Any) -> None:
         default=max(1, min(4, os.cpu_count() or 1)),
         help="schemas upgraded at once on each server (default: cores, at most 4)",
     )
+    upgrade.add_argument(
+        "--quiet", dest="no_progress", action="store_true", help="no progress on stderr (live line or plain lines)"
+    )
     upgrade.set_defaults(gamedb_cmd=cmd_upgrade_all)
 
     plan = sub.add_parser(
@@ -536,7 +539,12 @@ def cmd_upgrade_all(options: Namespace, project: Project, schemas: dict[str, Sch
         return write_plans(options, project, schemas)
     if options.jobs < 1:
         raise GamedbError("--jobs must be 1 or more")
-    report = upgrade_all(project, schemas, routes(project, schemas), jobs=options.jobs)
+    from gamedb.fleet.progress import Progress
+
+    quiet = options.no_progress or options.quiet
+    report = upgrade_all(
+        project, schemas, routes(project, schemas), jobs=options.jobs, progress=None if quiet else Progress()
+    )
     print_upgrade_report(report)
     if report.was_interrupted:
         print("gamedb: interrupted", file=sys.stderr)

@@ -11,6 +11,7 @@ import ctypes.util
 import logging
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import time
@@ -18,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
+from typing import Any
 
 from alembic import command
 from alembic.util import CommandError
@@ -27,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import GamedbError
 from gamedb.fleet.order import revision_index, upgrade_order
+from gamedb.fleet.progress import Listener, Progress
 from gamedb.fleet.status import as_routes, pending_revisions, read_catalog, read_versions, version_rows_problem
 from gamedb.migrate.checksums import Recorded, check_fleet
 from gamedb.migrate.config import make_config
@@ -87,7 +90,12 @@ class _Outcome:
 
 
 def upgrade_all(
-    project: Project, schemas: dict[str, SchemaInfo], where: URL | Mapping[str, Route], *, jobs: int = 1
+    project: Project,
+    schemas: dict[str, SchemaInfo],
+    where: URL | Mapping[str, Route],
+    *,
+    jobs: int = 1,
+    progress: Progress | None = None,
 ) -> UpgradeReport:
     """Bring every schema to its head; stop starting new schemas at the first failure.
 
@@ -95,7 +103,7 @@ def upgrade_all(
     everything in its depends_on is at head, whichever server that is on; up to `jobs` schemas run
     at once on each server, each in its own process, on its own connection, under its own migration
     lock. Each revision commits alone with its version row, so a failure leaves the schema at the
-    last revision that completed.
+    last revision that completed. `progress`, when given, is told what starts, steps and finishes.
     """
     check_session_settings()  # a bad GAMEDB_LOCK_* must be one error, not a failure per worker
     ordered = upgrade_order(schemas)
@@ -128,17 +136,46 @@ def upgrade_all(
             report.failed = SchemaFailure(info.name, current[info.name], None, f"version table {problem}")
             report.not_attempted = [i.name for i in todo if i.name != info.name]
             return report
+    events, listener = None, None
+    if progress is not None:
+        progress.begin({info.name: pending_revisions(indexes[info.name], current[info.name]) for info in todo})
+        fork = "fork" in multiprocessing.get_all_start_methods()
+        events = multiprocessing.get_context("fork").Queue() if fork else queue.Queue()
+        listener = Listener(progress, events)
     try:
-        for outcome in _schedule(todo, jobs, (project, schemas, routes)):
+        for outcome in _schedule(todo, jobs, (project, schemas, routes), events):
             _record(report, outcome, current, indexes)
+            if progress is not None:
+                progress.finished(outcome.schema, _outcome_word(outcome))
     except _Interrupted:
         report.was_interrupted = True
+    finally:
+        if listener is not None:
+            listener.stop()
     finished = {name for name, _, _ in report.upgraded} | set(report.already_at_head)
     finished |= {name for name, *_ in report.interrupted}
     if report.failed is not None:
         finished.add(report.failed.schema)
     report.not_attempted = [info.name for info in todo if info.name not in finished]
     return report
+
+
+def _outcome_word(outcome: _Outcome) -> str:
+    if outcome.interrupted:
+        return "interrupted"
+    return "at head" if outcome.error is None else "FAILED"
+
+
+class _Announced(list):
+    """The steps a run applied (RunOptions.applied), each also announced on the progress queue."""
+
+    def __init__(self, events: Any, schema: str) -> None:
+        super().__init__()
+        self.events, self.schema = events, schema
+
+    def append(self, step: Any) -> None:
+        super().append(step)
+        self.events.put(("step", self.schema))
 
 
 def _record(
@@ -172,9 +209,10 @@ class _Interrupted(Exception):
 class _Runner:
     """Upgrades schemas in one process: the work it was given and an engine made in that process."""
 
-    def __init__(self, work: Work, *, in_worker: bool) -> None:
+    def __init__(self, work: Work, *, in_worker: bool, events: Any = None) -> None:
         self.project, self.schemas, self.routes = work
         self.in_worker = in_worker
+        self.events = events  # where progress is announced (None: nobody listens)
         self.engines: dict[str, Engine] = {}  # one per server, made when its first schema runs here
 
     def run(self, name: str) -> _Outcome:
@@ -185,8 +223,12 @@ class _Runner:
         info = self.schemas[name]
         if self.in_worker:  # idle workers ignore SIGINT (see _init_worker); while migrating, it stops the run
             signal.signal(signal.SIGINT, signal.default_int_handler)
+        applied: Steps = []
+        if self.events is not None:
+            self.events.put(("start", name))
+            applied = _Announced(self.events, name)
         try:
-            return _Outcome(name, _upgrade_one(self.project, self.schemas, info, engine))
+            return _Outcome(name, _upgrade_one(self.project, self.schemas, info, engine, applied))
         except KeyboardInterrupt:
             # psycopg cancelled the statement in flight; its revision's transaction is rolled back
             signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -211,7 +253,7 @@ def _run_in_worker(name: str) -> _Outcome:
     return _WORKER.run(name)
 
 
-def _schedule(todo: list[SchemaInfo], jobs: int, work: Work) -> Iterator[_Outcome]:
+def _schedule(todo: list[SchemaInfo], jobs: int, work: Work, events: Any = None) -> Iterator[_Outcome]:
     """Run schemas as their dependencies finish, at most `jobs` at once per server; after a failure,
     start nothing new."""
     routes = work[2]
@@ -220,7 +262,7 @@ def _schedule(todo: list[SchemaInfo], jobs: int, work: Work) -> Iterator[_Outcom
     ready = plan.ready()
     failed = False
     if jobs * len(servers) <= 1 or len(todo) <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        runner = _Runner(work, in_worker=False)
+        runner = _Runner(work, in_worker=False, events=events)
         try:
             while ready and not failed:
                 try:
@@ -237,7 +279,7 @@ def _schedule(todo: list[SchemaInfo], jobs: int, work: Work) -> Iterator[_Outcom
         return
     context = multiprocessing.get_context("fork")
     workers = min(len(todo), jobs * len(servers))
-    pool_options = {"mp_context": context, "initializer": _init_worker, "initargs": (work, os.getpid())}
+    pool_options = {"mp_context": context, "initializer": _init_worker, "initargs": (work, os.getpid(), events)}
     with ProcessPoolExecutor(workers, **pool_options) as pool:
         running: dict[Future[_Outcome], str] = {}
         try:
@@ -281,12 +323,12 @@ def _stop_workers(running: dict[Future[_Outcome], str]) -> Iterator[_Outcome]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _init_worker(work: Work, parent_pid: int) -> None:
+def _init_worker(work: Work, parent_pid: int, events: Any = None) -> None:
     """Worker initializer: the work this process runs; SIGINT is the parent's to handle (it stops the
     workers itself, see _stop_workers); if upgrade-all is killed, its workers die too (their sessions
     then end, rolling back the revision in flight and releasing the schema's lock) instead of running on."""
     global _WORKER
-    _WORKER = _Runner(work, in_worker=True)
+    _WORKER = _Runner(work, in_worker=True, events=events)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -321,13 +363,15 @@ class _Plan:
         return self.ready()
 
 
-def _upgrade_one(project: Project, schemas: dict[str, SchemaInfo], info: SchemaInfo, engine: Engine) -> Steps:
+def _upgrade_one(
+    project: Project, schemas: dict[str, SchemaInfo], info: SchemaInfo, engine: Engine, applied: Steps | None = None
+) -> Steps:
     """Upgrade one schema to head; return the steps this run applied (source ids, destination ids)."""
     config = make_config(project, schemas, info)
-    applied: Steps = []
+    applied = [] if applied is None else applied
     set_run_options(config, engine=engine, logging_configured=True, applied=applied)
     retry_lock_timeouts(lambda: command.upgrade(config, "head"))
-    return applied
+    return list(applied)  # a plain list: an _Announced one holds the queue, which can't travel back from a worker
 
 
 REREAD_DELAYS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)  # about 15 s: a server restart's recovery
