@@ -41,7 +41,7 @@ th, td { border-bottom: 1px solid #d0d7de; padding: 4px 8px; text-align: left; v
 th { background: #f6f8fa; position: sticky; top: 0; }
 td.state { font-weight: 600; white-space: nowrap; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
-ul { margin: 0; padding-left: 16px; } li { margin: 1px 0; }
+ul { margin: 0; padding-left: 16px; } li { margin: 1px 0; } summary { white-space: nowrap; cursor: pointer; }
 .applied { color: #57606a; } .pending-rev { font-weight: 600; }
 svg text { font-family: system-ui, sans-serif; font-size: 12px; }
 """

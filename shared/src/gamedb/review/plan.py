@@ -293,7 +293,8 @@ def statements(chunk: str, info: SchemaInfo) -> list[str]:
         parts = list(pglast.split(chunk))
     except pglast.parser.ParseError:  # pglast refuses what PostgreSQL would refuse: keep Alembic's separation
         parts = [p.strip().rstrip(";") for p in chunk.split(";\n\n") if p.strip()]
-    return [p.strip() for p in parts if p.strip() and not any(m in p for m in markers)]
+    kept = [p.strip() for p in parts if p.strip() and not any(m in p for m in markers)]
+    return ["\n".join(line.rstrip() for line in p.splitlines()) for p in kept]  # Alembic ends lines with ", "
 
 
 def calls_get_bind(path: Path) -> bool:

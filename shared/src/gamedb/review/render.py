@@ -77,7 +77,7 @@ def render_markdown(plan: FleetPlan, title: str = "gamedb plan") -> str:
         if schema.render_error:
             lines += ["", f"**Can't be rendered offline**: {_inline(schema.render_error)}"]
         for revision in schema.revisions:
-            lines += ["", f"#### revision `{revision.revision}` ({_inline(revision.file)})"]
+            lines += ["", f"#### revision `{revision.revision}` (`{_code(revision.file)}`)"]
             if revision.runs_python:
                 lines += ["", f"**{_python_note(revision)}**"]
             if schema.render_error:
