@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -144,6 +145,8 @@ def test_move_while_an_app_writes_loses_nothing_and_leaves_nothing(servers: TwoS
     assert set(writer.committed) <= on_target  # every committed row made it
     assert len(on_target) == 500 + len(writer.committed)
     assert "copied inventory.items:" in result.stdout
+    assert re.search(r"^initial copy: [\d,]+ rows in 2 table\(s\), [\d.]+s$", result.stdout, re.MULTILINE)
+    assert "\r" not in result.stdout and "\x1b" not in result.stdout  # off a terminal: plain lines only
     assert "row counts and checksums equal" in result.stdout
     # the next identity value on the target continues the source's
     top = servers.target.query("SELECT max(id) FROM inventory.items")[0][0]

@@ -73,3 +73,11 @@ def test_on_a_terminal_a_live_line_shows_done_total_the_schema_its_revision_and_
     assert text.endswith("\r\x1b[K")  # cleared before the report
     assert "progress [" not in text  # no plain lines on a terminal
     assert "upgraded slow: base -> slow3" in stdout
+
+
+def test_the_moves_copy_line_shows_rows_per_table_copying_and_the_total():
+    from gamedb.move.progress import copy_line
+
+    line = copy_line("inventory", {"items": 12000, "player_items": 3000}, {"player_items": 3000}, 2, 3.24)
+
+    assert line == "copying inventory: items 12,000 rows...; 1/2 table(s) done; 15,000 rows in total, 3.2s"

@@ -116,11 +116,19 @@ def subscription_errors(target: psycopg.Connection, schema: str) -> int:
 
 
 def wait_for_copy(
-    target: psycopg.Connection, schema: str, tables: list[str], report: Callable[[str, int], None]
-) -> None:
-    """Until every table is copied and streaming; `report(table, rows)` as each one finishes. A
-    subscription that keeps failing (its errors are in the target server's log) stops the wait."""
-    done: set[str] = set()
+    target: psycopg.Connection,
+    schema: str,
+    tables: list[str],
+    report: Callable[[str, int], None],
+    progress: Callable[[dict[str, int], dict[str, int]], None] | None = None,
+) -> dict[str, int]:
+    """Until every table is copied and streaming; `report(table, rows)` as each one finishes,
+    `progress(rows still copying per table, rows of finished tables)` on each poll. A subscription
+    that keeps failing (its errors are in the target server's log) stops the wait. Returns each
+    table's rows as copied."""
+    from gamedb.move.progress import rows_copying
+
+    done: dict[str, int] = {}
     while len(done) < len(tables):
         states = table_states(target, schema)
         missing = [t for t in tables if t not in states]
@@ -128,16 +136,19 @@ def wait_for_copy(
             raise MoveFailed(f"the subscription does not carry {', '.join(f'{schema}.{t}' for t in missing)}")
         for table in tables:
             if table not in done and states.get(table) in ("r", "s"):
-                done.add(table)
                 query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))
-                report(table, target.execute(query).fetchone()[0])
+                done[table] = target.execute(query).fetchone()[0]
+                report(table, done[table])
         if subscription_errors(target, schema):
             raise MoveFailed(
                 f"the subscription on the target failed while copying {schema} (see the target server's log: "
                 "can it reach the source with the source's URL?)"
             )
+        if progress is not None and len(done) < len(tables):
+            progress(rows_copying(target, schema), done)
         if len(done) < len(tables):
             time.sleep(POLL_SECONDS)
+    return done
 
 
 def wait_for_replay(

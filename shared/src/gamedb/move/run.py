@@ -38,6 +38,7 @@ from gamedb.migrate.run_options import set_run_options
 from gamedb.migrate.session import lock_timeout
 from gamedb.move import checks, replication
 from gamedb.move.cutover import CutoverReport, cut_over, retired_on_source, tables_of
+from gamedb.move.progress import CopyProgress
 from gamedb.names import VERSION_TABLE_SCHEMA
 from gamedb.project import Project
 from gamedb.roles.apply import model_statements
@@ -139,10 +140,18 @@ def move_schema(
             say(f"copying {len(tables)} table(s) of {info.name} from {source_server} to {to}")
             _step("copying", say)
             copy_started = time.monotonic()
-            replication.wait_for_copy(
-                target, info.name, tables, lambda t, n: say(f"  copied {info.name}.{t}: {n} rows")
-            )
+            live = CopyProgress(info.name, len(tables))
+
+            def copied(table: str, rows: int) -> None:
+                live.clear()
+                say(f"  copied {info.name}.{table}: {rows} rows")
+
+            try:
+                rows = replication.wait_for_copy(target, info.name, tables, copied, live.update)
+            finally:
+                live.clear()
             report.copy_seconds = time.monotonic() - copy_started
+            say(f"initial copy: {sum(rows.values()):,} rows in {len(rows)} table(s), {report.copy_seconds:.1f}s")
             say("initial copy done, streaming; cutting over (writes to the source wait)")
             report.cutover = _cut_over(source_url, source, target, info, to, verify, drop_source, say, report.revision)
         _step("committed", say)
