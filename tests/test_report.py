@@ -221,3 +221,20 @@ def test_a_report_file_in_a_missing_directory_is_one_error_line(database, tmp_pa
         == f"gamedb: error: --html {tmp_path / 'nope' / 'r.html'}: not a file in an existing directory"
     )
     assert not Path(tmp_path / "nope").exists()
+
+
+@pytest.mark.unit
+def test_the_layout_puts_each_schema_one_level_right_of_its_deepest_dependency_and_a_band_per_server():
+    from gamedb.review.layout import layered_layout, levels
+
+    depends = {"auth": [], "inventory": [], "chat": ["auth"], "shop": ["auth", "inventory"], "guild": ["chat"]}
+    assert levels(depends) == {"auth": 0, "inventory": 0, "chat": 1, "shop": 1, "guild": 2}
+
+    layout = layered_layout({"default": ["auth", "inventory", "chat", "shop"], "hot": ["guild"]}, depends)
+
+    assert layout.nodes["auth"].x < layout.nodes["chat"].x < layout.nodes["guild"].x
+    assert layout.nodes["chat"].x == layout.nodes["shop"].x
+    assert [band.server for band in layout.bands] == ["default", "hot"]
+    hot = layout.bands[1]
+    assert hot.y <= layout.nodes["guild"].y < hot.y + hot.height
+    assert all(box.y + 24 <= layout.bands[0].y + layout.bands[0].height for box in list(layout.nodes.values())[:4])

@@ -288,7 +288,11 @@ def statements(chunk: str, info: SchemaInfo) -> list[str]:
     import pglast
     import pglast.parser
 
-    markers = (f"{VERSION_TABLE_SCHEMA}.{info.version_table}", f'"{VERSION_TABLE_SCHEMA}"."{info.checksum_table}"')
+    markers = (
+        f"{VERSION_TABLE_SCHEMA}.{info.version_table}",
+        f'"{VERSION_TABLE_SCHEMA}"."{info.version_table}"',  # the lock of a transaction reopened mid-script
+        f'"{VERSION_TABLE_SCHEMA}"."{info.checksum_table}"',
+    )
     try:
         parts = list(pglast.split(chunk))
     except pglast.parser.ParseError:  # pglast refuses what PostgreSQL would refuse: keep Alembic's separation
