@@ -596,7 +596,7 @@ def cmd_report(options: Namespace, project: Project, schemas: dict[str, SchemaIn
     )
     if target is not None:
         target.write_text(render_html(report), encoding="utf-8")
-        print(f"wrote {target}: {len(report.schemas)} schemas (open it in a browser: file://{target.resolve()})")
+        print(f"wrote {target}: {len(report.schemas)} schemas (open it in a browser: {target.resolve().as_uri()})")
         return 0
     render = {"text": report_text, "markdown": report_markdown, "json": report_json}[options.format]
     print(render(report).rstrip("\n"))
