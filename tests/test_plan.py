@@ -274,3 +274,31 @@ def test_each_server_gets_its_own_script_and_applying_them_brings_the_fleet_to_h
         assert gamedb("status", "--check", "--no-drift").code == 0
     finally:
         hot.drop()
+
+
+def test_sql_dir_drops_checksum_rows_of_revisions_not_applied_as_the_online_run_does(
+    database, admin_uri, chat_fleet, psql, tmp_path
+):
+    twin = ThrowawayDatabase(admin_uri)
+    try:
+        for db in (database, twin):  # a stale row: of a revision no longer applied (its file long gone)
+            upgrade(db, chat_fleet, "-x", "schema=chat", "upgrade", "chat2")
+            db.query(
+                "INSERT INTO alembic.gamedb_checksums_chat (revision, checksum, file, reason) "
+                "VALUES ('chat0', 'sha256:stale', 'gone.py', 'applied')"
+            )
+
+        assert plan(database, chat_fleet, "--sql-dir", str(tmp_path)).code == 0
+        applied = subprocess.run(
+            [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database.libpq, "-f", str(tmp_path / "default.sql")],
+            capture_output=True,
+            text=True,
+        )
+        assert applied.returncode == 0, applied.stderr
+        upgrade(twin, chat_fleet, "upgrade-all")
+
+        rows = CHECKSUMS.format("gamedb_checksums_chat")
+        assert database.query(rows) == twin.query(rows)
+        assert [r[0] for r in database.query(rows)] == ["chat1", "chat2", "chat3", "chat4"]
+    finally:
+        twin.drop()
