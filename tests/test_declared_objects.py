@@ -1,0 +1,168 @@
+"""Views, materialized views, functions, triggers, RLS policies and partitioned tables declared next to a
+service's models (tests/material/arena, shaped like a game service) go through the whole workflow as
+generated: autogenerate from empty, upgrade, check, change each object, downgrade -1, downgrade base.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import run_cli
+from gamedb.scaffold.files import ServiceLayout, register_in_place
+from gamedb.server import service_engine
+from gamedb.testing import SCHEMA_CATALOG, ThrowawayDatabase
+
+MATERIAL = Path(__file__).parent / "material" / "arena"
+
+DEFINITIONS = """
+SELECT 'view ' || c.relname || ': ' || pg_get_viewdef(c.oid) FROM pg_class c
+WHERE c.relnamespace = 'arena'::regnamespace AND c.relkind IN ('v', 'm')
+UNION ALL SELECT 'function ' || p.proname || ': ' || pg_get_functiondef(p.oid) FROM pg_proc p
+WHERE p.pronamespace = 'arena'::regnamespace
+UNION ALL SELECT 'trigger ' || t.tgname || ': ' || pg_get_triggerdef(t.oid) FROM pg_trigger t
+JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = 'arena'::regnamespace AND NOT t.tgisinternal
+AND t.tgparentid = 0
+UNION ALL SELECT 'policy ' || policyname || ': ' || coalesce(qual, '') FROM pg_policies WHERE schemaname = 'arena'
+UNION ALL SELECT 'rls ' || relname || ': ' || relrowsecurity::text FROM pg_class
+WHERE relnamespace = 'arena'::regnamespace AND relkind IN ('r', 'p') AND NOT relispartition
+ORDER BY 1
+"""
+
+
+@pytest.fixture
+def arena(tmp_path: Path) -> ServiceLayout:
+    """A copy of the arena service, discoverable, with an empty versions directory."""
+    layout = ServiceLayout("arena", tmp_path / "services" / "arena")
+    shutil.copytree(MATERIAL, layout.root)
+    layout.versions_dir.mkdir()
+    register_in_place(layout)
+    return layout
+
+
+@pytest.fixture
+def cli(database: ThrowawayDatabase, arena: ServiceLayout):
+    def run(*args: str, **env: str):
+        return run_cli(list(args), url=database.url, python_path=[arena.src_dir], **env)
+
+    return run
+
+
+def ok(result):
+    assert result.code == 0, result.output
+    return result
+
+
+def revision_file(layout: ServiceLayout, slug: str) -> Path:
+    (found,) = layout.versions_dir.glob(f"*_{slug}.py")
+    return found
+
+
+def edit(path: Path, *replacements: tuple[str, str]) -> None:
+    text = path.read_text()
+    for old, new in replacements:
+        assert old in text, f"{old!r} not in {path.name}"
+        text = text.replace(old, new, 1)
+    path.write_text(text)
+
+
+def generate_and_upgrade(cli, arena: ServiceLayout) -> Path:
+    ok(cli("revision", "-x", "schema=arena", "-m", "init arena"))
+    ok(cli("-x", "schema=arena", "upgrade", "head"))
+    ok(cli("revision", "-x", "schema=arena", "--autogenerate", "-m", "arena objects"))
+    ok(cli("-x", "schema=arena", "upgrade", "head"))
+    return revision_file(arena, "arena_objects")
+
+
+CHANGED_DRIFT = [
+    "arena: function arena.set_updated_at(): definition in the database differs from the models",
+    "arena: policy own_wallet on arena.wallets: definition in the database differs from the models",
+    "arena: trigger players_updated_at on arena.players: definition in the database differs from the models",
+    "arena: view arena.active_players: definition in the database differs from the models",
+]
+
+
+def test_a_game_service_with_declared_objects_round_trips_as_generated(cli, arena, database, monkeypatch):
+    monkeypatch.syspath_prepend(str(arena.src_dir))  # service_engine discovers arena in this process
+    revision = generate_and_upgrade(cli, arena)
+    text = revision.read_text()
+    # the trigger function before the tables, the triggers, views and policy after them
+    assert text.index("CREATE OR REPLACE FUNCTION") < text.index("op.create_table(") < text.index("CREATE TRIGGER")
+    assert "postgresql_partition_by='RANGE (occurred_at)'" in text
+    assert ok(cli("-x", "schema=arena", "check")).stdout == "arena: models match the database\n"
+
+    # partitions made ahead of time are not drift, and carry the parent's index
+    made = ok(cli("partitions", "-x", "schema=arena", "--ahead", "2"))
+    assert made.stdout.count("created partition arena.match_events_p") == 3, made.output
+    assert ok(cli("-x", "schema=arena", "check")).stdout == "arena: models match the database\n"
+    ok(cli("upgrade-all"))  # the installed services too, for check-all
+    assert ok(cli("check-all")).code == 0
+    (partition,) = database.query(
+        "SELECT c.relname FROM pg_class c WHERE c.relispartition AND c.relnamespace = 'arena'::regnamespace"
+        " AND pg_get_expr(c.relpartbound, c.oid) LIKE '%' || to_char(now(), 'YYYY-MM') || '-01%' || 'TO%'"
+    )
+    assert database.query(
+        "SELECT count(*) FROM pg_indexes WHERE schemaname = 'arena' AND tablename = %s AND indexdef LIKE '%%(player_id)%%'",
+        (partition[0],),
+    ) == [(1,)]
+    # a second run makes only what is missing
+    assert ok(cli("partitions", "-x", "schema=arena", "--ahead", "3")).stdout.count("created partition") == 1
+
+    # the app login sees only its own player's wallet through service_engine; the triggers and the view work
+    ok(cli("roles", "apply", "--schema", "arena"))
+    database.query(
+        "INSERT INTO arena.players (handle) VALUES ('ann'), ('bob');"
+        " INSERT INTO arena.wallets (player_id, coins) VALUES (1, 10), (2, 20);"
+        " INSERT INTO arena.match_events (occurred_at, player_id, points) VALUES (now(), 1, 5), (now(), 2, 7);"
+    )
+    database.query("SELECT arena.refresh_leaderboard()")
+    assert database.query("SELECT player_id, points FROM arena.leaderboard ORDER BY 1") == [(1, 5), (2, 7)]
+    before = database.query("SELECT updated_at FROM arena.players WHERE id = 1")[0][0]
+    database.query("UPDATE arena.players SET handle = 'ann2' WHERE id = 1")
+    assert database.query("SELECT updated_at FROM arena.players WHERE id = 1")[0][0] > before
+
+    login = "arena_app"
+    ok(cli("roles", "login", login, "--schema", "arena"))
+    engine = service_engine("arena", database.login_uri(login))
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM wallets")).scalar() == 0  # no player set
+            conn.execute(sa.text("SELECT set_config('game.player_id', '2', false)"))
+            assert conn.execute(sa.text("SELECT player_id, coins FROM wallets")).all() == [(2, 20)]
+            conn.execute(sa.text("UPDATE wallets SET coins = 0"))  # reaches its own row only
+            conn.commit()
+    finally:
+        engine.dispose()
+    assert database.query("SELECT player_id, coins FROM arena.wallets ORDER BY 1") == [(1, 10), (2, 0)]
+
+    # change each object: view column, function body, trigger timing, policy predicate
+    definitions_before = database.query(DEFINITIONS)
+    edit(
+        arena.models_file,
+        ("SELECT id, handle FROM players", "SELECT id, handle, team_id FROM players"),
+        ("NEW.updated_at := now();", "NEW.updated_at := clock_timestamp();"),
+        ('Trigger("players_updated_at", "players", "BEFORE UPDATE"', 'Trigger("players_updated_at", "players", "BEFORE INSERT OR UPDATE"'),
+        ("player_id = current_setting('game.player_id', true)::bigint", "player_id = current_setting('game.player_id', true)::bigint AND coins >= 0"),
+    )
+    drift = cli("-x", "schema=arena", "check")
+    assert drift.code == 1
+    assert sorted(line for line in drift.stderr.splitlines() if line.startswith("arena: ")) == CHANGED_DRIFT
+    assert cli("check-all").code == 1
+
+    ok(cli("revision", "-x", "schema=arena", "--autogenerate", "-m", "change objects"))
+    ok(cli("-x", "schema=arena", "upgrade", "head"))
+    assert ok(cli("-x", "schema=arena", "check")).stdout == "arena: models match the database\n"
+    changed = database.query(DEFINITIONS)
+    assert changed != definitions_before
+
+    ok(cli("-x", "schema=arena", "downgrade", "-1"))
+    assert database.query(DEFINITIONS) == definitions_before
+    ok(cli("-x", "schema=arena", "upgrade", "head"))
+    assert database.query(DEFINITIONS) == changed
+
+    ok(cli("-x", "schema=arena", "downgrade", "base"))
+    assert "arena" not in database.schemas()
+    assert database.query(SCHEMA_CATALOG, {"schema": "arena"}) == []
