@@ -87,6 +87,7 @@ CHANGED_DRIFT = [
 
 def test_a_game_service_with_declared_objects_round_trips_as_generated(cli, arena, database, monkeypatch):
     monkeypatch.syspath_prepend(str(arena.src_dir))  # service_engine discovers arena in this process
+    ok(cli("roles", "apply"))  # as in production: migrations run as arena_owner
     revision = generate_and_upgrade(cli, arena)
     text = revision.read_text()
     # the trigger function before the tables, the triggers, views and policy after them
@@ -108,11 +109,16 @@ def test_a_game_service_with_declared_objects_round_trips_as_generated(cli, aren
         "SELECT count(*) FROM pg_indexes WHERE schemaname = 'arena' AND tablename = %s AND indexdef LIKE '%%(player_id)%%'",
         (partition[0],),
     ) == [(1,)]
+    # made as arena_owner: the owner's default privileges give the app role its grants at once
+    assert database.query(
+        "SELECT relowner::regrole::text, has_table_privilege('arena_rw', oid, 'SELECT, INSERT') FROM pg_class"
+        " WHERE relname = %s",
+        (partition[0],),
+    ) == [("arena_owner", True)]
     # a second run makes only what is missing
     assert ok(cli("partitions", "-x", "schema=arena", "--ahead", "3")).stdout.count("created partition") == 1
 
     # the app login sees only its own player's wallet through service_engine; the triggers and the view work
-    ok(cli("roles", "apply", "--schema", "arena"))
     database.query(
         "INSERT INTO arena.players (handle) VALUES ('ann'), ('bob');"
         " INSERT INTO arena.wallets (player_id, coins) VALUES (1, 10), (2, 20);"
@@ -144,8 +150,14 @@ def test_a_game_service_with_declared_objects_round_trips_as_generated(cli, aren
         arena.models_file,
         ("SELECT id, handle FROM players", "SELECT id, handle, team_id FROM players"),
         ("NEW.updated_at := now();", "NEW.updated_at := clock_timestamp();"),
-        ('Trigger("players_updated_at", "players", "BEFORE UPDATE"', 'Trigger("players_updated_at", "players", "BEFORE INSERT OR UPDATE"'),
-        ("player_id = current_setting('game.player_id', true)::bigint", "player_id = current_setting('game.player_id', true)::bigint AND coins >= 0"),
+        (
+            'Trigger("players_updated_at", "players", "BEFORE UPDATE"',
+            'Trigger("players_updated_at", "players", "BEFORE INSERT OR UPDATE"',
+        ),
+        (
+            "player_id = current_setting('game.player_id', true)::bigint",
+            "player_id = current_setting('game.player_id', true)::bigint AND coins >= 0",
+        ),
     )
     drift = cli("-x", "schema=arena", "check")
     assert drift.code == 1

@@ -98,8 +98,7 @@ class MaterializedView(DeclaredObject):
     def create_statements(self, schema: str, *, with_data: bool = True) -> list[str]:
         data = "WITH DATA" if with_data else "WITH NO DATA"
         statements = [
-            f"CREATE MATERIALIZED VIEW {_qualified(schema, self.name)} AS "
-            f"{self.definition.strip().rstrip(';')} {data}"
+            f"CREATE MATERIALIZED VIEW {_qualified(schema, self.name)} AS {self.definition.strip().rstrip(';')} {data}"
         ]
         if self.unique_key:
             columns = ", ".join(quote_ident(c) for c in self.unique_key)
@@ -194,7 +193,9 @@ class Policy(DeclaredObject):
         _name(self.name, "policy")
         _name(self.table, "policy table")
         if self.command.upper() not in {"ALL", "SELECT", "INSERT", "UPDATE", "DELETE"}:
-            raise DiscoveryError(f"policy {self.name!r}: command {self.command!r} is not ALL/SELECT/INSERT/UPDATE/DELETE")
+            raise DiscoveryError(
+                f"policy {self.name!r}: command {self.command!r} is not ALL/SELECT/INSERT/UPDATE/DELETE"
+            )
         if isinstance(self.roles, str) or not self.roles:
             raise DiscoveryError(f"policy {self.name!r}: roles must be a non-empty tuple of role names")
         for role in self.roles:

@@ -270,7 +270,9 @@ def add_gamedb_commands(sub: Any) -> None:
     repair.set_defaults(gamedb_cmd=cmd_repair_checksums)
 
     partitions = sub.add_parser("partitions", help="-x schema=NAME --ahead N: monthly partitions made ahead of time.")
-    partitions.add_argument("--ahead", type=int, default=3, metavar="N", help="months after the current one (default 3)")
+    partitions.add_argument(
+        "--ahead", type=int, default=3, metavar="N", help="months after the current one (default 3)"
+    )
     partitions.set_defaults(gamedb_cmd=cmd_partitions)
 
     server = sub.add_parser("server", help="The embedded PostgreSQL (used when GAMEDB_URL is unset).")
@@ -810,7 +812,9 @@ def cmd_partitions(options: Namespace, project: Project, schemas: dict[str, Sche
         elif o.state == "skipped":
             print(f"skipped {name}.{o.table}: {o.note}")
     made = sum(o.state == "created" for o in outcomes)
-    print(f"{name}: {made} partition(s) created, {sum(o.state != 'created' for o in outcomes if o.partition)} already there")
+    print(
+        f"{name}: {made} partition(s) created, {sum(o.state != 'created' for o in outcomes if o.partition)} already there"
+    )
     return 0
 
 

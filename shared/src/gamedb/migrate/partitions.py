@@ -81,7 +81,9 @@ def _make(connection: Connection, schema: SchemaInfo, ahead: int) -> list[Outcom
     connection.commit()
     for table, column, kind, strategy, columns in connection.execute(RANGE_TABLES, {"schema": schema.name}).all():
         if strategy != "r" or columns != 1 or kind not in TIME_TYPES:
-            outcomes.append(Outcome(table, None, None, None, "skipped", "not range-partitioned on one date/time column"))
+            outcomes.append(
+                Outcome(table, None, None, None, "skipped", "not range-partitioned on one date/time column")
+            )
             continue
         for start, end in months(today, ahead):
             name = f"{table}_p{start:%Y%m}"

@@ -70,7 +70,8 @@ declare_objects(
     ),
     Function(
         "refresh_leaderboard()",
-        "RETURNS void LANGUAGE plpgsql AS $$ BEGIN REFRESH MATERIALIZED VIEW CONCURRENTLY leaderboard; END $$",
+        "RETURNS void LANGUAGE plpgsql SET search_path FROM CURRENT\n"
+        "AS $$ BEGIN REFRESH MATERIALIZED VIEW CONCURRENTLY leaderboard; END $$",
     ),
     RowSecurity("wallets", enabled=True),
     Policy("own_wallet", "wallets", using="player_id = current_setting('game.player_id', true)::bigint"),
