@@ -106,7 +106,8 @@ def test_a_game_service_with_declared_objects_round_trips_as_generated(cli, aren
         " AND pg_get_expr(c.relpartbound, c.oid) LIKE '%' || to_char(now(), 'YYYY-MM') || '-01%' || 'TO%'"
     )
     assert database.query(
-        "SELECT count(*) FROM pg_indexes WHERE schemaname = 'arena' AND tablename = %s AND indexdef LIKE '%%(player_id)%%'",
+        "SELECT count(*) FROM pg_indexes WHERE schemaname = 'arena' AND tablename = %s"
+        " AND indexdef LIKE '%%(player_id)%%'",
         (partition[0],),
     ) == [(1,)]
     # made as arena_owner: the owner's default privileges give the app role its grants at once
@@ -178,3 +179,60 @@ def test_a_game_service_with_declared_objects_round_trips_as_generated(cli, aren
     ok(cli("-x", "schema=arena", "downgrade", "base"))
     assert "arena" not in database.schemas()
     assert database.query(SCHEMA_CATALOG, {"schema": "arena"}) == []
+
+
+# Objects made by hand in a service schema that change what the app's SQL does: each is named by
+# `check` and `check-all` (exit 1), which passed on main before declared objects existed.
+HAND_MADE = [
+    (
+        [
+            "CREATE TABLE public.leaked (login text, password_hash text)",
+            "CREATE FUNCTION auth.copy_out() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN INSERT INTO public.leaked VALUES (NEW.login, NEW.password_hash); RETURN NEW; END $$",
+            "CREATE TRIGGER copy_out AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION auth.copy_out()",
+        ],
+        [
+            "auth: function auth.copy_out() is in the database, not in the models",
+            "auth: trigger copy_out on auth.users is in the database, not in the models",
+        ],
+    ),
+    (
+        ["CREATE RULE swallow AS ON INSERT TO auth.users DO INSTEAD NOTHING"],
+        ["auth: rule swallow on auth.users is in the database, not in the models"],
+    ),
+    (
+        ["ALTER TABLE auth.users ENABLE ROW LEVEL SECURITY"],
+        ["auth: row level security of table auth.users: enabled in the database, disabled in the models"],
+    ),
+    (
+        ["CREATE POLICY nobody ON auth.refresh_tokens USING (false)"],
+        ["auth: policy nobody on auth.refresh_tokens is in the database, not in the models"],
+    ),
+    (
+        ["CREATE VIEW auth.logins AS SELECT login FROM auth.users"],
+        ["auth: view auth.logins is in the database, not in the models"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("statements", "lines"),
+    HAND_MADE,
+    ids=["trigger-to-public", "instead-nothing-rule", "rls-no-policy", "policy-false", "view"],
+)
+def test_an_object_made_by_hand_in_a_service_schema_fails_check_and_check_all(gamedb, database, statements, lines):
+    assert gamedb("upgrade-all").code == 0
+    assert gamedb("check-all").code == 0
+    for statement in statements:
+        database.query(statement)
+
+    check = gamedb("-x", "schema=auth", "check")
+    assert check.code == 1
+    assert sorted(line for line in check.stderr.splitlines() if line.startswith("auth: ")) == lines
+    check_all = gamedb("check-all")
+    assert check_all.code == 1
+    assert "check-all failed: auth need a revision" in check_all.stderr
+    for line in lines:
+        assert line in check_all.stderr
+    # autogenerate would drop it; nothing of the comparison stayed behind
+    assert database.query("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'") == [(0,)]

@@ -812,9 +812,8 @@ def cmd_partitions(options: Namespace, project: Project, schemas: dict[str, Sche
         elif o.state == "skipped":
             print(f"skipped {name}.{o.table}: {o.note}")
     made = sum(o.state == "created" for o in outcomes)
-    print(
-        f"{name}: {made} partition(s) created, {sum(o.state != 'created' for o in outcomes if o.partition)} already there"
-    )
+    there = sum(o.state in ("existing", "covered") for o in outcomes)
+    print(f"{name}: {made} partition(s) created, {there} month(s) already there")
     return 0
 
 

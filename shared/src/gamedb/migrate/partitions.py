@@ -79,7 +79,7 @@ def _make(connection: Connection, schema: SchemaInfo, ahead: int) -> list[Outcom
     outcomes: list[Outcome] = []
     today = connection.execute(text("SELECT (now() AT TIME ZONE 'UTC')::date")).scalar()
     connection.commit()
-    for table, column, kind, strategy, columns in connection.execute(RANGE_TABLES, {"schema": schema.name}).all():
+    for table, _column, kind, strategy, columns in connection.execute(RANGE_TABLES, {"schema": schema.name}).all():
         if strategy != "r" or columns != 1 or kind not in TIME_TYPES:
             outcomes.append(
                 Outcome(table, None, None, None, "skipped", "not range-partitioned on one date/time column")
