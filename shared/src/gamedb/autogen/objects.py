@@ -14,14 +14,15 @@ Registered as an Alembic comparator that acts only in runs gamedb configured, on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from alembic.autogenerate import comparators, renderers
 from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops
-from sqlalchemy import Connection, MetaData, text
+from sqlalchemy import Column, Connection, MetaData, Table, text
+from sqlalchemy.types import SchemaType
 from sqlalchemy.exc import DBAPIError
 
 from gamedb.autogen.enums import SCHEMA_OPTION, EnumOp
@@ -266,35 +267,35 @@ COLUMNS = text(
 
 
 def _make_missing_tables(connection: Connection, schema: str, metadata: MetaData) -> None:
+    """What a declared object may read that only the models have yet: missing tables, then missing columns.
+
+    Best effort, each in its own savepoint: what can't be made here makes the object that needs it fail
+    with its own error."""
     columns: dict[str, set[str]] = {}
     for table, column in connection.execute(COLUMNS, {"schema": schema}):
         columns.setdefault(table, set()).add(column)
     missing = [t for t in metadata.sorted_tables if t.schema == schema and t.name not in columns]
-    if missing:
-        metadata.create_all(connection, tables=missing, checkfirst=False)
+    for table in missing:
+        _quietly(connection, lambda t=table: t.create(connection, checkfirst=False))
     for table in metadata.sorted_tables:
         for column in table.columns:
             if table.name in columns and column.name not in columns[table.name]:
-                kind = column.type.compile(dialect=connection.dialect)
-                add = f"ALTER TABLE {_q(schema, table.name)} ADD COLUMN {quote_ident(column.name)} {kind}"
-                connection.execute(text(add))
+                _quietly(connection, lambda t=table, c=column: _add_column(connection, schema, t, c))
 
 
-def _if_exists(statement: str) -> str:
-    for kind in ("MATERIALIZED VIEW", "VIEW", "FUNCTION", "PROCEDURE", "TRIGGER", "POLICY", "RULE"):
-        prefix = f"DROP {kind} "
-        if statement.startswith(prefix):
-            return f"{prefix}IF EXISTS {statement[len(prefix) :]}"
-    return statement
+def _add_column(connection: Connection, schema: str, table: Table, column: Column[Any]) -> None:
+    if isinstance(column.type, SchemaType):
+        column.type.create(connection, checkfirst=True)  # type: ignore[attr-defined]  # a new enum type
+    kind = column.type.compile(dialect=connection.dialect)
+    connection.execute(text(f"ALTER TABLE {_q(schema, table.name)} ADD COLUMN {quote_ident(column.name)} {kind}"))
 
 
-DROP_ORDER = ("rule", "policy", "trigger", "view", "materialized view", "function", "procedure")
-
-
-def _drop_sorted(found: Iterable[Found]) -> list[Found]:
-    """Dependents first: by kind, and within a kind the newest first (read_objects lists by oid)."""
-    listed = list(found)
-    return sorted(listed, key=lambda f: (DROP_ORDER.index(f.kind), -listed.index(f)))
+def _quietly(connection: Connection, action: Callable[[], Any]) -> None:
+    try:
+        with connection.begin_nested():
+            action()
+    except DBAPIError:
+        pass
 
 
 def object_ops(
