@@ -22,8 +22,8 @@ from alembic.autogenerate import comparators, renderers
 from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops
 from sqlalchemy import Column, Connection, MetaData, Table, text
-from sqlalchemy.types import SchemaType
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import SchemaType
 
 from gamedb.autogen.enums import SCHEMA_OPTION, EnumOp
 from gamedb.errors import DiscoveryError
@@ -296,6 +296,23 @@ def _quietly(connection: Connection, action: Callable[[], Any]) -> None:
             action()
     except DBAPIError:
         pass
+
+
+def _if_exists(statement: str) -> str:
+    for kind in ("MATERIALIZED VIEW", "VIEW", "FUNCTION", "PROCEDURE", "TRIGGER", "POLICY", "RULE"):
+        prefix = f"DROP {kind} "
+        if statement.startswith(prefix):
+            return f"{prefix}IF EXISTS {statement[len(prefix) :]}"
+    return statement
+
+
+DROP_ORDER = ("rule", "policy", "trigger", "view", "materialized view", "function", "procedure")
+
+
+def _drop_sorted(found: Iterable[Found]) -> list[Found]:
+    """Dependents first: by kind, and within a kind the newest first (read_objects lists by oid)."""
+    listed = list(found)
+    return sorted(listed, key=lambda f: (DROP_ORDER.index(f.kind), -listed.index(f)))
 
 
 def object_ops(
