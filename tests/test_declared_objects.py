@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import make_url
 
 from conftest import run_cli
 from gamedb.scaffold.files import ServiceLayout, register_in_place
@@ -144,6 +145,22 @@ def test_a_game_service_with_declared_objects_round_trips_as_generated(cli, aren
     finally:
         engine.dispose()
     assert database.query("SELECT player_id, coins FROM arena.wallets ORDER BY 1") == [(1, 10), (2, 0)]
+
+    # a deployer's check-all compares as arena_owner; an object made by hand by another role is named
+    ok(cli("roles", "login", "deployer", "--migrator"))
+    deployer = make_url(database.login_uri("deployer")).set(drivername="postgresql+psycopg").render_as_string(False)
+    assert run_cli(["check-all"], url=deployer, python_path=[arena.src_dir]).code == 0
+    database.query(
+        "CREATE FUNCTION arena.audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;"
+        " CREATE TRIGGER audit AFTER UPDATE ON arena.wallets FOR EACH ROW EXECUTE FUNCTION arena.audit()"
+    )
+    by_deployer = run_cli(["check-all"], url=deployer, python_path=[arena.src_dir])
+    assert by_deployer.code == 1
+    assert sorted(line for line in by_deployer.stderr.splitlines() if line.startswith("arena: ")) == [
+        "arena: function arena.audit() is in the database, not in the models",
+        "arena: trigger audit on arena.wallets is in the database, not in the models",
+    ]
+    database.query("DROP TRIGGER audit ON arena.wallets; DROP FUNCTION arena.audit()")
 
     # change each object: view column, function body, trigger timing, policy predicate
     definitions_before = database.query(DEFINITIONS)

@@ -216,8 +216,9 @@ def simulate(
         if owner is not None:
             connection.execute(text("SELECT set_config('role', :owner, true)"), {"owner": owner})
         for found in _drop_sorted(existing.values()):
-            for statement in found.drop:
-                connection.execute(text(_escape_binds(_if_exists(statement) + " CASCADE")))
+            for statement in found.drop:  # one owned by another role stays (it is reported all the same)
+                drop = text(_escape_binds(_if_exists(statement) + " CASCADE"))
+                _quietly(connection, lambda drop=drop: connection.execute(drop))
         functions = [o for o in declared if isinstance(o, Function)]
         for obj in functions:
             before = _function_identities(connection, schema)
