@@ -6,8 +6,10 @@ generated: autogenerate from empty, upgrade, check, change each object, downgrad
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import make_url
@@ -253,3 +255,43 @@ def test_an_object_made_by_hand_in_a_service_schema_fails_check_and_check_all(ga
         assert line in check_all.stderr
     # autogenerate would drop it; nothing of the comparison stayed behind
     assert database.query("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'") == [(0,)]
+
+
+def test_declared_objects_compare_as_printed_and_fail_as_one_line(cli, arena, database):
+    generate_and_upgrade(cli, arena)
+    clean = "arena: models match the database\n"
+    models = arena.models_file.read_text()
+
+    # spelled differently, printed the same by PostgreSQL: no drift
+    edit(
+        arena.models_file,
+        (
+            "SELECT id, handle FROM players WHERE team_id IS NOT NULL",
+            "select id,  handle\\n  from players where (team_id is not null)",
+        ),
+        ("current_setting('game.player_id', true)::bigint", "CAST(current_setting('game.player_id', true) AS bigint)"),
+    )
+    assert ok(cli("-x", "schema=arena", "check")).stdout == clean
+
+    # a declared object the server refuses: one line naming it, nothing changed
+    arena.models_file.write_text(models.replace("SELECT id, handle FROM players", "SELECT id, nme FROM players"))
+    refused = cli("-x", "schema=arena", "check")
+    assert refused.code == 1
+    assert refused.stderr.strip() == (
+        "gamedb: error: schema 'arena': declared view active_players can't be created: column \"nme\" does not exist"
+    )
+    assert "Traceback" not in refused.output
+
+    # an app transaction holding a table: the comparison gives up after lock_timeout instead of queueing forever
+    arena.models_file.write_text(models)
+    with psycopg.connect(database.libpq) as holder:
+        holder.execute("LOCK TABLE arena.players IN ACCESS SHARE MODE")
+        started = time.monotonic()
+        waited = cli("-x", "schema=arena", "check", GAMEDB_LOCK_TIMEOUT="500ms")
+        assert time.monotonic() - started < 20
+    assert waited.code != 0
+    assert waited.stderr.strip() == (
+        "gamedb: error: comparing declared objects waited longer than lock_timeout (500ms) for a table an open"
+        " transaction holds; nothing was changed: try again"
+    )
+    assert ok(cli("-x", "schema=arena", "check")).stdout == clean

@@ -27,6 +27,7 @@ from sqlalchemy.types import SchemaType
 
 from gamedb.autogen.enums import SCHEMA_OPTION, EnumOp
 from gamedb.errors import DiscoveryError
+from gamedb.migrate.session import lock_timeout
 from gamedb.names import quote_ident, search_path_for
 from gamedb.objects import DeclaredObject, Function, RowSecurity, declared_objects, row_security_statements
 
@@ -212,6 +213,8 @@ def simulate(
     identities: dict[tuple[str, str], tuple[str, str]] = {}
     savepoint = connection.begin_nested()
     try:
+        # the drops and creates below lock tables briefly: never wait behind an app's transaction for long
+        connection.execute(text("SELECT set_config('lock_timeout', :timeout, true)"), {"timeout": lock_timeout()})
         owner = connection.execute(OWNER_ROLE, {"owner": f"{schema}_owner"}).scalar()
         if owner is not None:
             connection.execute(text("SELECT set_config('role', :owner, true)"), {"owner": owner})
@@ -254,6 +257,7 @@ def _create(connection: Connection, schema: str, obj: DeclaredObject) -> None:
             with connection.begin_nested():
                 connection.execute(text(_escape_binds(statement)))
     except DBAPIError as exc:
+        _refuse_lock_timeout(exc)
         message = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
         raise DeclaredObjectFailed(
             f"schema {schema!r}: declared {obj.key[0]} {obj.key[1]} can't be created: {message}"
@@ -295,8 +299,19 @@ def _quietly(connection: Connection, action: Callable[[], Any]) -> None:
     try:
         with connection.begin_nested():
             action()
-    except DBAPIError:
-        pass
+    except DBAPIError as exc:
+        _refuse_lock_timeout(exc)
+
+
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+def _refuse_lock_timeout(exc: DBAPIError) -> None:
+    if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+        raise DeclaredObjectFailed(
+            f"comparing declared objects waited longer than lock_timeout ({lock_timeout()}) for a table "
+            "an open transaction holds; nothing was changed: try again"
+        ) from None
 
 
 def _if_exists(statement: str) -> str:
