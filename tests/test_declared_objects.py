@@ -295,3 +295,37 @@ def test_declared_objects_compare_as_printed_and_fail_as_one_line(cli, arena, da
         " transaction holds; nothing was changed: try again"
     )
     assert ok(cli("-x", "schema=arena", "check")).stdout == clean
+
+
+def test_autogenerate_drops_what_nothing_declares_keeps_partitions_and_its_downgrade_restores_them(
+    cli, arena, database
+):
+    generate_and_upgrade(cli, arena)
+    # a partition a revision (or a DBA) made, a rule made by hand, and a view the models stop declaring
+    database.query(
+        "CREATE TABLE arena.match_events_2020 PARTITION OF arena.match_events"
+        " FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');"
+        " CREATE RULE swallow AS ON INSERT TO arena.teams DO INSTEAD NOTHING"
+    )
+    edit(
+        arena.models_file,
+        ('    View("active_players", "SELECT id, handle FROM players WHERE team_id IS NOT NULL"),\n', ""),
+    )
+    before = database.query(DEFINITIONS) + database.query("SELECT definition FROM pg_rules WHERE schemaname = 'arena'")
+    drift = cli("-x", "schema=arena", "check")
+    assert sorted(line for line in drift.stderr.splitlines() if line.startswith("arena: ")) == [
+        "arena: rule swallow on arena.teams is in the database, not in the models",
+        "arena: view arena.active_players is in the database, not in the models",
+    ]
+
+    ok(cli("revision", "-x", "schema=arena", "--autogenerate", "-m", "drop strays"))
+    text = revision_file(arena, "drop_strays").read_text()
+    assert "drop_table" not in text and "match_events_2020" not in text
+    ok(cli("-x", "schema=arena", "upgrade", "head"))
+    assert ok(cli("-x", "schema=arena", "check")).stdout == "arena: models match the database\n"
+    assert database.query("SELECT count(*) FROM pg_rules WHERE schemaname = 'arena'") == [(0,)]
+    assert database.query("SELECT to_regclass('arena.match_events_2020') IS NOT NULL") == [(True,)]
+
+    ok(cli("-x", "schema=arena", "downgrade", "-1"))
+    after = database.query(DEFINITIONS) + database.query("SELECT definition FROM pg_rules WHERE schemaname = 'arena'")
+    assert after == before
