@@ -20,7 +20,6 @@ that nothing declares.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import MetaData
@@ -265,7 +264,3 @@ def declared_objects(metadata: MetaData | None) -> tuple[DeclaredObject, ...]:
     if metadata is None:
         return ()
     return tuple(metadata.info.get(INFO_KEY, ()))
-
-
-def all_of(objects: Iterable[DeclaredObject], kind: type) -> list:
-    return [o for o in objects if isinstance(o, kind)]
