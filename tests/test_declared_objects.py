@@ -272,6 +272,12 @@ def test_declared_objects_compare_as_printed_and_fail_as_one_line(cli, arena, da
         ("current_setting('game.player_id', true)::bigint", "CAST(current_setting('game.player_id', true) AS bigint)"),
     )
     assert ok(cli("-x", "schema=arena", "check")).stdout == clean
+    # a view's options are part of its definition
+    database.query("ALTER VIEW arena.active_players RESET (security_invoker)")
+    changed = cli("-x", "schema=arena", "check")
+    assert changed.code == 1
+    assert "arena: view arena.active_players: definition in the database differs from the models" in changed.stderr
+    database.query("ALTER VIEW arena.active_players SET (security_invoker = true)")
 
     # a declared object the server refuses: one line naming it, nothing changed
     arena.models_file.write_text(models.replace("SELECT id, handle FROM players", "SELECT id, nme FROM players"))
@@ -309,13 +315,14 @@ def test_autogenerate_drops_what_nothing_declares_keeps_partitions_and_its_downg
     )
     edit(
         arena.models_file,
-        ('    View("active_players", "SELECT id, handle FROM players WHERE team_id IS NOT NULL"),\n', ""),
+        ('"active_players", "SELECT id, handle FROM players WHERE team_id IS NOT NULL",', '"gone", "SELECT 1",'),
     )
     before = database.query(DEFINITIONS) + database.query("SELECT definition FROM pg_rules WHERE schemaname = 'arena'")
     drift = cli("-x", "schema=arena", "check")
     assert sorted(line for line in drift.stderr.splitlines() if line.startswith("arena: ")) == [
         "arena: rule swallow on arena.teams is in the database, not in the models",
         "arena: view arena.active_players is in the database, not in the models",
+        "arena: view arena.gone is in the models, not in the database",
     ]
 
     ok(cli("revision", "-x", "schema=arena", "--autogenerate", "-m", "drop strays"))
@@ -329,3 +336,19 @@ def test_autogenerate_drops_what_nothing_declares_keeps_partitions_and_its_downg
     ok(cli("-x", "schema=arena", "downgrade", "-1"))
     after = database.query(DEFINITIONS) + database.query("SELECT definition FROM pg_rules WHERE schemaname = 'arena'")
     assert after == before
+
+
+def test_partitions_refuses_bad_input_with_one_line(cli, database):
+    no_schema = cli("partitions", "--ahead", "2")
+    assert no_schema.code == 2
+    assert no_schema.stderr.startswith("gamedb: error: `gamedb partitions` works on one schema: add -x schema=NAME")
+    negative = cli("partitions", "-x", "schema=arena", "--ahead", "-1")
+    assert (negative.code, negative.stderr) == (
+        2,
+        "gamedb: error: --ahead must be 0 or more (months after the current one)\n",
+    )
+    unknown = cli("partitions", "-x", "schema=nope")
+    assert unknown.code == 2 and "unknown schema 'nope'" in unknown.stderr
+    for result in (no_schema, negative, unknown):
+        assert "Traceback" not in result.output
+    assert "arena" not in database.schemas()

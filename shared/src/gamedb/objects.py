@@ -60,10 +60,11 @@ class DeclaredObject:
 
 @dataclass(frozen=True)
 class View(DeclaredObject):
-    """CREATE VIEW name AS definition (the SELECT)."""
+    """CREATE VIEW name [WITH (options)] AS definition (the SELECT); options such as "security_invoker=true"."""
 
     name: str
     definition: str
+    options: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _name(self.name, "view")
@@ -73,7 +74,8 @@ class View(DeclaredObject):
         return ("view", self.name)
 
     def create_statements(self, schema: str, *, with_data: bool = True) -> list[str]:
-        return [f"CREATE VIEW {_qualified(schema, self.name)} AS {self.definition.strip().rstrip(';')}"]
+        options = f" WITH ({', '.join(self.options)})" if self.options else ""
+        return [f"CREATE VIEW {_qualified(schema, self.name)}{options} AS {self.definition.strip().rstrip(';')}"]
 
 
 @dataclass(frozen=True)

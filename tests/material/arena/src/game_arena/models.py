@@ -62,7 +62,9 @@ declare_objects(
     ),
     Trigger("players_updated_at", "players", "BEFORE UPDATE", "FOR EACH ROW EXECUTE FUNCTION set_updated_at()"),
     Trigger("teams_updated_at", "teams", "BEFORE UPDATE", "FOR EACH ROW EXECUTE FUNCTION set_updated_at()"),
-    View("active_players", "SELECT id, handle FROM players WHERE team_id IS NOT NULL"),
+    View(
+        "active_players", "SELECT id, handle FROM players WHERE team_id IS NOT NULL", options=("security_invoker=true",)
+    ),
     MaterializedView(
         "leaderboard",
         "SELECT player_id, sum(points) AS points FROM match_events GROUP BY player_id",
