@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import make_url
 
-from conftest import run_cli
+from conftest import apply_with_psql, run_cli
 from gamedb.scaffold.files import ServiceLayout, register_in_place
 from gamedb.server import service_engine
 from gamedb.testing import SCHEMA_CATALOG, ThrowawayDatabase
@@ -257,9 +257,27 @@ def test_an_object_made_by_hand_in_a_service_schema_fails_check_and_check_all(ga
     assert database.query("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'") == [(0,)]
 
 
-def test_declared_objects_compare_as_printed_and_fail_as_one_line(cli, arena, database):
+def test_declared_objects_compare_as_printed_and_fail_as_one_line(cli, arena, database, psql):
     generate_and_upgrade(cli, arena)
     clean = "arena: models match the database\n"
+    # offline: the --sql script through psql makes the same objects
+    script = ok(cli("-x", "schema=arena", "upgrade", "head", "--sql")).stdout
+    other = ThrowawayDatabase(database.admin)
+    try:
+        applied = apply_with_psql(psql, other, script)
+        assert applied.returncode == 0, applied.stderr[-2000:]
+        assert other.query(DEFINITIONS) == database.query(DEFINITIONS)
+        assert other.query(SCHEMA_CATALOG, {"schema": "arena"}) == database.query(SCHEMA_CATALOG, {"schema": "arena"})
+    finally:
+        other.drop()
+    # a declared trigger disabled by hand no longer does what the models say
+    database.query("ALTER TABLE arena.teams DISABLE TRIGGER teams_updated_at")
+    disabled = cli("-x", "schema=arena", "check")
+    assert disabled.code == 1
+    assert "arena: trigger teams_updated_at on arena.teams: definition in the database differs from the models" in (
+        disabled.stderr
+    )
+    database.query("ALTER TABLE arena.teams ENABLE TRIGGER teams_updated_at")
     models = arena.models_file.read_text()
 
     # spelled differently, printed the same by PostgreSQL: no drift
