@@ -128,6 +128,7 @@ def test_a_game_service_with_declared_objects_round_trips_as_generated(cli, aren
         " INSERT INTO arena.wallets (player_id, coins) VALUES (1, 10), (2, 20);"
         " INSERT INTO arena.match_events (occurred_at, player_id, points) VALUES (now(), 1, 5), (now(), 2, 7);"
     )
+    database.query("CALL arena.award(1, 5)")  # a declared procedure
     database.query("SELECT arena.refresh_leaderboard()")
     assert database.query("SELECT player_id, points FROM arena.leaderboard ORDER BY 1") == [(1, 5), (2, 7)]
     before = database.query("SELECT updated_at FROM arena.players WHERE id = 1")[0][0]
@@ -146,7 +147,7 @@ def test_a_game_service_with_declared_objects_round_trips_as_generated(cli, aren
             conn.commit()
     finally:
         engine.dispose()
-    assert database.query("SELECT player_id, coins FROM arena.wallets ORDER BY 1") == [(1, 10), (2, 0)]
+    assert database.query("SELECT player_id, coins FROM arena.wallets ORDER BY 1") == [(1, 15), (2, 0)]
 
     # a deployer's check-all compares as arena_owner; an object made by hand by another role is named
     ok(cli("roles", "login", "deployer", "--migrator"))

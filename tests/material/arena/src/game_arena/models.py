@@ -8,7 +8,16 @@ from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, MetaDa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gamedb import NAMING_CONVENTION
-from gamedb.objects import Function, MaterializedView, Policy, RowSecurity, Trigger, View, declare_objects
+from gamedb.objects import (
+    Function,
+    MaterializedView,
+    Policy,
+    Procedure,
+    RowSecurity,
+    Trigger,
+    View,
+    declare_objects,
+)
 
 metadata = MetaData(schema="arena", naming_convention=NAMING_CONVENTION)
 
@@ -74,6 +83,11 @@ declare_objects(
         "refresh_leaderboard()",
         "RETURNS void LANGUAGE plpgsql SET search_path FROM CURRENT\n"
         "AS $$ BEGIN REFRESH MATERIALIZED VIEW CONCURRENTLY leaderboard; END $$",
+    ),
+    Procedure(
+        "award(p_player bigint, p_coins bigint)",
+        "LANGUAGE plpgsql SET search_path FROM CURRENT"
+        " AS $$ BEGIN UPDATE wallets SET coins = coins + p_coins WHERE player_id = p_player; END $$",
     ),
     RowSecurity("wallets", enabled=True),
     Policy("own_wallet", "wallets", using="player_id = current_setting('game.player_id', true)::bigint"),
