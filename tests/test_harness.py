@@ -64,6 +64,24 @@ CASES = {
         {"test_rw_role_can_read_every_table"},
     ),
     "drifting": ([*INIT, TABLE], {"test_models_match_the_database"}),
+    # a later revision changes a view's definition, a policy and a trigger; its downgrade forgets them:
+    # their definitions are part of the catalog the stairway compares
+    "keeps_view_change": (
+        [
+            *INIT,
+            (
+                "{s}2",
+                ["CREATE TABLE {s}.t (id int PRIMARY KEY, n int)", "CREATE VIEW {s}.v AS SELECT id FROM {s}.t"],
+                ["DROP VIEW {s}.v", "DROP TABLE {s}.t"],
+            ),
+            ("{s}3", ["CREATE OR REPLACE VIEW {s}.v AS SELECT id, n FROM {s}.t"], []),
+        ],
+        {"test_stairway", "test_models_match_the_database"},
+    ),
+    "keeps_policy": (
+        [*INIT, TABLE, ("{s}3", ["CREATE POLICY p ON {s}.t USING (id > 0)"], [])],
+        {"test_stairway", "test_models_match_the_database"},
+    ),
 }
 
 

@@ -393,3 +393,44 @@ def test_lint_of_an_unknown_schema_is_one_line(gamedb):
 
     assert result.code == 2
     assert result.stderr.strip() == "gamedb: error: unknown schema 'billing' (known schemas: auth, inventory)"
+
+
+BOARD = [
+    ("board1", [], []),
+    (
+        "board2",
+        [
+            "CREATE TABLE board.scores (player bigint PRIMARY KEY, points bigint)",
+            "CREATE MATERIALIZED VIEW board.top AS SELECT player, points FROM board.scores",
+            "CREATE UNIQUE INDEX top_key ON board.top (player)",
+            "CREATE MATERIALIZED VIEW board.plain AS SELECT count(*) AS n FROM board.scores",
+        ],
+        [],
+    ),
+    # a plain refresh of a view with a unique index: readers wait; of one without: nothing better exists
+    ("board3", ["REFRESH MATERIALIZED VIEW board.top", "REFRESH MATERIALIZED VIEW board.plain"], []),
+    ("board4", ["REFRESH MATERIALIZED VIEW CONCURRENTLY board.top"], []),
+]
+
+
+def test_a_refresh_without_concurrently_of_a_view_with_a_unique_index_is_flagged(project, database, fleet):
+    extra = fleet({"board": BOARD})
+    result = run_cli(
+        ["lint", "-x", "schema=board", "--exclude", BLOCKING_INDEX], url=database.url, python_path=extra, cwd=project
+    )
+
+    assert result.code == 1, result.output
+    assert findings(result) == [
+        f"{shown('board', 'board3')}: schema board, revision board3: gamedb-refresh-without-concurrently:"
+        " REFRESH MATERIALIZED VIEW without CONCURRENTLY blocks every reader of top until it ends."
+        " top has a unique index: use REFRESH MATERIALIZED VIEW CONCURRENTLY SQL: REFRESH MATERIALIZED VIEW board.top;"
+    ]
+    # a marker silences it like a squawk rule
+    add_marker(
+        revision_path(project, "board", "board3"),
+        "# gamedb: lint-ignore gamedb-refresh-without-concurrently -- the board is read by nobody yet",
+    )
+    silenced = run_cli(
+        ["lint", "-x", "schema=board", "--exclude", BLOCKING_INDEX], url=database.url, python_path=extra, cwd=project
+    )
+    assert silenced.code == 0, silenced.output

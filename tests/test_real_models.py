@@ -23,13 +23,6 @@ from gamedb.testing import SCHEMA_CATALOG, ThrowawayDatabase
 
 MATERIAL = Path(__file__).parent / "material" / "league"
 
-# The team's manual step in the generated revision: the function its expression index uses, created
-# unqualified (the revision runs with search_path = league, extensions, pg_catalog).
-FUNCTION_UP = (
-    '    op.execute("CREATE FUNCTION normalize_handle(h text) RETURNS text LANGUAGE sql IMMUTABLE'
-    " AS $$ SELECT lower(regexp_replace(h, '[^a-zA-Z0-9]', '', 'g')) $$\")\n"
-)
-FUNCTION_DOWN = '    op.execute("DROP FUNCTION normalize_handle(text)")\n'
 
 LOBBY_MODELS = """
 
@@ -111,12 +104,6 @@ def edit(path: Path, *replacements: tuple[str, str]) -> None:
     path.write_text(text)
 
 
-def add_function_step(path: Path) -> None:
-    text = path.read_text()
-    text = text.replace("def upgrade() -> None:\n", "def upgrade() -> None:\n" + FUNCTION_UP, 1)
-    path.write_text(text.rstrip() + "\n" + FUNCTION_DOWN)
-
-
 def catalog(database: ThrowawayDatabase, schema: str) -> list[tuple]:
     return database.query(SCHEMA_CATALOG, {"schema": schema})
 
@@ -126,9 +113,7 @@ def init_and_tables(cli, league: ServiceLayout) -> Path:
     ok(cli("revision", "-x", "schema=league", "-m", "init league"))
     ok(cli("-x", "schema=league", "upgrade", "head"))
     ok(cli("revision", "-x", "schema=league", "--autogenerate", "-m", "tables"))
-    tables = revision_file(league, "tables")
-    add_function_step(tables)
-    return tables
+    return revision_file(league, "tables")
 
 
 def evolve_models(league: ServiceLayout) -> None:
@@ -166,6 +151,9 @@ def test_a_realistic_service_round_trips_as_generated(cli, league, database, psq
     text = tables.read_text()
     assert "from gamedb.migrate import enum_ops" in text
     assert text.index("enum_ops.create('league', 'visibility'") < text.index("op.create_table(")
+    # the declared function its expression index calls: created before the tables, dropped after them
+    assert text.index("CREATE OR REPLACE FUNCTION") < text.index("op.create_table(")
+    assert text.rindex("op.drop_table(") < text.index('DROP FUNCTION "league".normalize_handle(h text)')
     assert "import game_league.types" in text and "game_league.types.Slug(length=64)" in text
     assert text.index("op.create_foreign_key(op.f('fk_players_team_id_teams')") > text.rindex("op.create_table(")
     downgrade = text[text.index("def downgrade") :]

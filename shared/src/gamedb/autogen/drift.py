@@ -36,6 +36,8 @@ def _part_of(diff: tuple[Any, ...], whole: set[tuple[str, str]]) -> bool:
 def describe(diff: tuple[Any, ...]) -> str:
     """One line for one autogenerate diff tuple: what, which object, database vs models."""
     kind, *rest = diff
+    if kind == "gamedb_object":  # gamedb.autogen.objects writes its own line
+        return str(rest[0])
     if kind in ("add_table", "remove_table"):
         return f"table {rest[0].fullname} {IN_MODELS if kind == 'add_table' else IN_DATABASE}"
     if kind in ("add_column", "remove_column"):

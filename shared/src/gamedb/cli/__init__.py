@@ -65,6 +65,7 @@ GAMEDB_COMMANDS = (
     "repair-checksums",
     "plan",
     "report",
+    "partitions",
 )
 # Top-level options that take a value (to find the subcommand without parsing).
 _VALUE_OPTIONS = frozenset({"-c", "--config", "-n", "--name", "-x"})
@@ -293,6 +294,12 @@ def add_gamedb_commands(sub: Any) -> None:
     repair.add_argument("revisions", nargs="+", metavar="REV", help="applied revision id (or a unique prefix)")
     repair.set_defaults(gamedb_cmd=cmd_repair_checksums)
 
+    partitions = sub.add_parser("partitions", help="-x schema=NAME --ahead N: monthly partitions made ahead of time.")
+    partitions.add_argument(
+        "--ahead", type=int, default=3, metavar="N", help="months after the current one (default 3)"
+    )
+    partitions.set_defaults(gamedb_cmd=cmd_partitions)
+
     server = sub.add_parser("server", help="The embedded PostgreSQL (used when GAMEDB_URL is unset).")
     server.add_argument("action", choices=["url", "stop"], help="url: how to connect; stop: stop it")
     server.set_defaults(gamedb_cmd=cmd_server)
@@ -331,7 +338,7 @@ def schema_from_x(x_args: list[str] | None) -> str | None:
 def refuse_x_on_fleet_command(options: Namespace) -> None:
     """Commands over every schema take no -x: silently ignoring `-x schema=S` would act on all of them."""
     handler = getattr(options, "gamedb_cmd", None)
-    if handler is None or not options.x or handler in (cmd_lint, cmd_repair_checksums):  # these take -x
+    if handler is None or not options.x or handler in (cmd_lint, cmd_repair_checksums, cmd_partitions):  # these take -x
         return
     schema_from_x(options.x)  # an unknown key gets its own message
     command = handler.__name__.removeprefix("cmd_").replace("_", "-")
@@ -859,6 +866,35 @@ def cmd_repair_checksums(options: Namespace, project: Project, schemas: dict[str
             print(f"{name}: {a.revision} ({a.file}) already matches its recorded checksum; nothing changed")
             continue
         print(f"{name}: accepted {a.revision} ({a.file}) as {a.checksum}, by {a.recorded_by} at {a.recorded_at}")
+    return 0
+
+
+def cmd_partitions(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    from gamedb.discovery import get_schema
+    from gamedb.migrate.partitions import make_partitions
+    from gamedb.server.connections import migration_engine
+
+    name = schema_from_x(options.x)
+    if name is None:
+        raise MissingSchemaArgument(
+            f"`gamedb partitions` works on one schema: add -x schema=NAME (known schemas: {', '.join(schemas)})"
+        )
+    schema = get_schema(name, schemas)
+    engine = migration_engine(routes(project, {name: schema})[name].url)
+    try:
+        outcomes = make_partitions(engine, schema, options.ahead)
+    finally:
+        engine.dispose()
+    for o in outcomes:
+        if o.state == "created":
+            print(f"created partition {name}.{o.partition} of {name}.{o.table} (FROM {o.start} TO {o.end})")
+        elif o.state == "covered":
+            print(f"{name}.{o.table}: {o.start:%Y-%m} already covered by another partition")
+        elif o.state == "skipped":
+            print(f"skipped {name}.{o.table}: {o.note}")
+    made = sum(o.state == "created" for o in outcomes)
+    there = sum(o.state in ("existing", "covered") for o in outcomes)
+    print(f"{name}: {made} partition(s) created, {there} month(s) already there")
     return 0
 
 

@@ -13,6 +13,8 @@ from gamedb.errors import InvalidLintMarker, InvalidOption
 from gamedb.lint.baseline import BASELINE_NAME, Key, read_baseline, write_baseline
 from gamedb.lint.findings import Finding, flagged_statement
 from gamedb.lint.markers import Marker, read_markers
+from gamedb.lint.refresh import RULES as GAMEDB_RULES
+from gamedb.lint.refresh import refresh_findings, unique_indexed_views
 from gamedb.lint.scripts import RevisionFile, resolve_since, revision_sql, revisions_after, schema_revisions
 from gamedb.lint.squawk import run_squawk, unknown_rule
 from gamedb.project import Project
@@ -98,7 +100,7 @@ def beyond_baseline(findings: list[Finding], accepted: Counter[Key]) -> tuple[li
 def checked_markers(project: Project, revisions: list[RevisionFile]) -> list[Marker]:
     """Every lint-ignore marker of these revisions, each naming a rule squawk knows."""
     markers = [m for r in revisions for m in read_markers(r, shown_path(project, r.path))]
-    unknown = unknown_rule({m.rule for m in markers})
+    unknown = unknown_rule({m.rule for m in markers} - GAMEDB_RULES)
     if unknown is not None:
         marker = next(m for m in markers if m.rule == unknown)
         where = marker.where(shown_path(project, marker.revision.path))
@@ -113,10 +115,12 @@ def squawk_findings(
     rendered = [
         (revision, revision_sql(project, schemas, schemas[revision.schema], revision)) for revision in revisions
     ]
-    return script_findings(project, rendered, exclude)
+    return script_findings(project, schemas, rendered, exclude)
 
 
-def script_findings(project: Project, rendered: list[tuple[RevisionFile, str]], exclude: str | None) -> list[Finding]:
+def script_findings(
+    project: Project, schemas: dict[str, SchemaInfo], rendered: list[tuple[RevisionFile, str]], exclude: str | None
+) -> list[Finding]:
     """squawk over SQL already rendered, one script per revision (`gamedb plan` renders its own)."""
     config = project.squawk_config if project.squawk_config.is_file() else None
     with tempfile.TemporaryDirectory(prefix="gamedb-lint-") as tmp:
@@ -126,6 +130,11 @@ def script_findings(project: Project, rendered: list[tuple[RevisionFile, str]], 
             (Path(tmp) / name).write_text(sql)
             scripts[name] = (revision, sql)
         found = run_squawk(Path(tmp), list(scripts), config, exclude)
+    for info in {schemas[r.schema].name: schemas[r.schema] for r, _ in rendered}.values():
+        own = {name: sql for name, (r, sql) in scripts.items() if r.schema == info.name}
+        unique_indexed = unique_indexed_views(info, own.values())
+        for name, sql in own.items():
+            found += refresh_findings(name, sql, unique_indexed)
     order = {name: i for i, name in enumerate(scripts)}
     found.sort(key=lambda f: (order.get(f.file, len(order)), f.line, f.column, f.rule))
     findings = []

@@ -184,7 +184,7 @@ def read_plan(
         )
     servers = {server: [i.name for i in ordered if i.name in names] for server, names in groups.items()}
     plan = FleetPlan(plans, at_head, servers)
-    plan.suppressed = judge(project, plan, exclude)
+    plan.suppressed = judge(project, schemas, plan, exclude)
     return plan
 
 
@@ -317,7 +317,7 @@ def calls_get_bind(path: Path) -> bool:
     return False
 
 
-def judge(project: Project, plan: FleetPlan, exclude: str | None) -> int:
+def judge(project: Project, schemas: dict[str, SchemaInfo], plan: FleetPlan, exclude: str | None) -> int:
     """squawk over each pending revision's SQL (with the schema's prelude, as `gamedb lint` feeds
     it); lint-ignore markers and the lint baseline apply. Returns how many the baseline covered."""
     rendered: list[tuple[RevisionFile, str]] = []
@@ -338,7 +338,7 @@ def judge(project: Project, plan: FleetPlan, exclude: str | None) -> int:
         return 0
     markers = checked_markers(project, [r for r, _ in rendered])
     silencing = {(m.revision.schema, m.revision.revision, m.rule) for m in markers}
-    findings = [f for f in script_findings(project, rendered, exclude) if f.key not in silencing]
+    findings = [f for f in script_findings(project, schemas, rendered, exclude) if f.key not in silencing]
     suppressed = 0
     baseline = project.root / BASELINE_NAME
     if baseline.exists():

@@ -211,14 +211,15 @@ _ALL_GRANTEES = "true"
 _PUBLIC_AND_MANAGED = "a.grantee = 0 OR g.oid IS NOT NULL"
 
 _ACLS = [
-    (  # the current database: CONNECT for migrator and each rw, CREATE for each owner (CREATE SCHEMA IF NOT EXISTS)
+    (  # the current database: CONNECT for migrator and each rw, CREATE (CREATE SCHEMA IF NOT EXISTS) and
+        # TEMPORARY (REFRESH MATERIALIZED VIEW CONCURRENTLY) for each owner
         """SELECT NULL::text AS schema, format('database %I', datname) AS label,
                   format('DATABASE %I', datname) AS target,
                   datdba AS owner, coalesce(datacl, acldefault('d', datdba)) AS acl, NULL::"char"
            FROM pg_database WHERE datname = current_database()""",
         _PUBLIC_AND_MANAGED,
         "(g.kind IN ('migrator', 'rw') AND a.privilege_type = 'CONNECT')"
-        " OR (g.kind = 'owner' AND a.privilege_type = 'CREATE')",
+        " OR (g.kind = 'owner' AND a.privilege_type IN ('CREATE', 'TEMPORARY'))",
     ),
     (  # schema public: PUBLIC may look in (USAGE), no one gamedb manages may create there
         """SELECT NULL::text, 'schema public', 'SCHEMA public', nspowner,
@@ -284,7 +285,8 @@ _WANTED = [
     """SELECT NULL::text, format('database %I', d.datname), format('DATABASE %I', d.datname),
               m.rolname, p.privilege, coalesce(d.datacl, acldefault('d', d.datdba))
        FROM pg_database d, managed m
-       JOIN (VALUES ('migrator', 'CONNECT'), ('rw', 'CONNECT'), ('owner', 'CREATE')) p(kind, privilege)
+       JOIN (VALUES ('migrator', 'CONNECT'), ('rw', 'CONNECT'), ('owner', 'CREATE'), ('owner', 'TEMPORARY'))
+         p(kind, privilege)
          ON p.kind = m.kind
        WHERE d.datname = current_database()""",
     """SELECT NULL::text, format('schema %I', n.nspname), format('SCHEMA %I', n.nspname), m.rolname, 'USAGE',

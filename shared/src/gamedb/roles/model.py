@@ -141,8 +141,9 @@ def schema_statements(info: SchemaInfo, adopt: frozenset[str] = frozenset()) -> 
         *ensure_role(rw, kind="rw", schema=schema, login=False, adopt=rw in adopt),
         sql.SQL("GRANT {} TO {}").format(o, m),
         _on_database("GRANT CONNECT ON DATABASE %I TO %I", rw),
-        # the init revision's CREATE SCHEMA IF NOT EXISTS checks CREATE on the database first
-        _on_database("GRANT CREATE ON DATABASE %I TO %I", owner),
+        # the init revision's CREATE SCHEMA IF NOT EXISTS checks CREATE on the database first; REFRESH
+        # MATERIALIZED VIEW CONCURRENTLY runs as the view's owner and needs a temporary table
+        _on_database("GRANT CREATE, TEMPORARY ON DATABASE %I TO %I", owner),
         # role-wide defaults (no IN SCHEMA): they survive DROP SCHEMA and cover a re-created schema
         sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} GRANT USAGE ON SCHEMAS TO {}").format(o, r),
         # migrator (so the deployer) may look into a schema: reflection for status / check-all, no data

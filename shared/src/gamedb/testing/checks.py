@@ -130,7 +130,8 @@ WHERE nspname NOT IN (%s, 'alembic', 'extensions', 'public', 'pg_catalog', 'info
 ORDER BY 1
 """
 
-# Everything a revision can leave in its schema, one line per object, comparable across runs.
+# Everything a revision can leave in its schema, one line per object, comparable across runs; views,
+# functions, triggers, policies and rules with their definitions as PostgreSQL prints them.
 SCHEMA_CATALOG = """
 WITH s AS (SELECT oid FROM pg_namespace WHERE nspname = %(schema)s)
 SELECT 'relation ' || c.relname || ' (' || c.relkind::text || ')' FROM pg_class c, s WHERE c.relnamespace = s.oid
@@ -147,7 +148,24 @@ SELECT 'type ' || t.typname || ' (' || t.typtype::text || ')'
                            FROM pg_enum e WHERE e.enumtypid = t.oid), '')
 FROM pg_type t, s WHERE t.typnamespace = s.oid AND t.typtype IN ('e', 'd', 'r', 'm')
 UNION ALL
-SELECT 'function ' || p.oid::regprocedure::text FROM pg_proc p, s WHERE p.pronamespace = s.oid
+SELECT 'function ' || p.oid::regprocedure::text
+       || CASE WHEN p.prokind IN ('f', 'p', 'w') THEN ' ' || pg_get_functiondef(p.oid) ELSE '' END
+FROM pg_proc p, s WHERE p.pronamespace = s.oid
+UNION ALL
+SELECT 'view ' || c.relname || ' ' || pg_get_viewdef(c.oid) FROM pg_class c, s
+WHERE c.relnamespace = s.oid AND c.relkind IN ('v', 'm')
+UNION ALL
+SELECT 'trigger ' || t.tgname || ' ' || pg_get_triggerdef(t.oid) || ' ' || t.tgenabled::text
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN s ON c.relnamespace = s.oid WHERE NOT t.tgisinternal
+UNION ALL
+SELECT 'policy ' || p.policyname || ' on ' || p.tablename || ' ' || p.permissive || ' ' || p.cmd || ' '
+       || p.roles::text || coalesce(' USING ' || p.qual, '') || coalesce(' WITH CHECK ' || p.with_check, '')
+FROM pg_policies p WHERE p.schemaname = %(schema)s
+UNION ALL
+SELECT 'rule ' || r.rulename || ' ' || r.definition FROM pg_rules r WHERE r.schemaname = %(schema)s
+UNION ALL
+SELECT 'row security ' || c.relname || ' ' || c.relrowsecurity::text || ' ' || c.relforcerowsecurity::text
+FROM pg_class c, s WHERE c.relnamespace = s.oid AND (c.relrowsecurity OR c.relforcerowsecurity)
 UNION ALL
 SELECT 'constraint ' || co.conrelid::regclass::text || ' ' || co.conname || ' ' || pg_get_constraintdef(co.oid)
 FROM pg_constraint co, s WHERE co.connamespace = s.oid

@@ -33,6 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from game_league.types import Slug
 from gamedb import NAMING_CONVENTION
+from gamedb.objects import Function, declare_objects
 
 metadata = MetaData(schema="league", naming_convention=NAMING_CONVENTION)
 
@@ -204,5 +205,12 @@ class AuditEntry(HasVisibility, Base):
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'::text[]"))
 
 
-# An expression index on a function the service's own revision creates (league.normalize_handle).
+# An expression index on a function the service declares (created before the tables by the revision).
 Index("ix_players_normalized_handle", func.normalize_handle(Player.handle))
+declare_objects(
+    metadata,
+    Function(
+        "normalize_handle(h text)",
+        "RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT lower(regexp_replace(h, '[^a-zA-Z0-9]', '', 'g')) $$",
+    ),
+)

@@ -1,0 +1,9 @@
+"""The arena service's entry in `gamedb.schemas`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gamedb import SchemaDeclaration
+
+SCHEMA = SchemaDeclaration(models="game_arena.models", versions=Path(__file__).with_name("versions"))
