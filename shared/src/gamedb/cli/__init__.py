@@ -526,7 +526,7 @@ def routes(project: Project, schemas: dict[str, SchemaInfo]) -> dict[str, Route]
     """Each schema's server by [tool.gamedb.placement] (one line naming a server without a URL)."""
     from gamedb.server.placement import route_schemas
 
-    return route_schemas(project, schemas, known=schemas)
+    return route_schemas(project, schemas)
 
 
 def write_plans(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:

@@ -232,7 +232,7 @@ def _copy_logins(source: psycopg.Connection, target: psycopg.Connection, info: S
 def _finish(project: Project, target: psycopg.Connection, schema: str, to: str, say: Say) -> Path:
     try:
         path = write_placement(project, schema, to)
-    except OSError as exc:  # the data has moved: say so, and how to record it
+    except (OSError, GamedbError) as exc:  # the data has moved: say so, and how to record it
         raise MoveFailed(
             f"{schema} has moved to server {to!r}, but its placement could not be written ({error_line(exc)}): "
             f'rerun `gamedb move {schema} --to {to}` to write it, or set {schema} = "{to}" in '

@@ -186,7 +186,7 @@ def service_engine(schema: str, url: URL | str | None = None, **engine_options: 
     schemas = discover_schemas()
     info = get_schema(schema, schemas)
     if url is None:
-        url = schema_route(find_project(), info.name, known=schemas).url
+        url = schema_route(find_project(), info.name).url
     options = " ".join(
         f"-c {name}={value}"
         for name, value in (
