@@ -497,3 +497,18 @@ def test_move_with_a_quoted_key_for_the_schema_rewrites_that_key(servers: TwoSer
     assert text.count("inventory =") == 0 and text.count('"inventory"') == 1
     status = servers.run("status", "--no-drift")
     assert status.code == 0, status.output
+
+
+def test_two_moves_of_different_schemas_at_once_both_succeed(servers: TwoServers) -> None:
+    seeded(servers, rows=50)
+    servers.source.query("INSERT INTO auth.users (login, email, password_hash) VALUES ('ann', 'ann@example.org', 'x')")
+    moves = [servers.spawn("move", name, "--to", "hot") for name in ("inventory", "auth")]
+    results = [(proc.returncode, out, err) for proc in moves for out, err in [proc.communicate(timeout=300)]]
+    for code, out, err in results:
+        assert code == 0, out + err
+    assert {"inventory", "auth"} <= servers.target.schemas()
+    assert servers.target.query("SELECT count(*) FROM inventory.items")[0][0] == 50
+    assert servers.target.query("SELECT login FROM auth.users") == [("ann",)]
+    text = servers.placement()
+    assert 'inventory = "hot"' in text and 'auth = "hot"' in text
+    assert servers.leftovers() == []

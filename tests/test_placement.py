@@ -118,3 +118,17 @@ def test_a_placement_that_is_not_a_table_is_refused_and_the_file_kept(tmp_path: 
     with pytest.raises(InvalidPlacement, match="'placement' is not a table"):
         write_placement(p, "auth", "hot")
     assert (tmp_path / "pyproject.toml").read_text() == '[tool.gamedb]\nplacement = "hot"\n'
+
+
+def test_rewrites_at_once_lose_no_line(tmp_path: Path) -> None:
+    """Two moves of different schemas finishing together: each rewrite sees the other's line."""
+    import threading
+
+    p = project(tmp_path, BASE)
+    names = [f"s{i}" for i in range(12)]
+    threads = [threading.Thread(target=write_placement, args=(p, name, "hot")) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert read_placement(p) == {"inventory": "hot", **dict.fromkeys(names, "hot")}

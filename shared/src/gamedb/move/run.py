@@ -40,7 +40,7 @@ from gamedb.move import checks, replication
 from gamedb.move.cutover import CutoverReport, cut_over, retired_on_source, tables_of
 from gamedb.names import VERSION_TABLE_SCHEMA
 from gamedb.project import Project
-from gamedb.roles.apply import model_statements
+from gamedb.roles.apply import model_statements, serialize_role_changes
 from gamedb.roles.model import login_statements, role_marker, session_settings
 from gamedb.server.connections import error_line, psycopg_connect
 from gamedb.server.placement import DEFAULT_SERVER, read_placement, server_url, validate_server_name, write_placement
@@ -128,7 +128,9 @@ def move_schema(
         report.revision = checks.check_source(source, info, source_server)
         checks.check_target(target, info, to)
         with _cleaned_up_on_failure(source, target, info, say, source_server):
-            report.logins = _prepare_target(project, schemas, info, source, target, target_url, source_server, report)
+            report.logins = _prepare_target(
+                project, schemas, info, source, target, target_url, source_server, report, say
+            )
             say(f"target {to}: schema {info.name} at {','.join(report.revision)} by its migrations, roles applied")
             checks.refuse_drift(source, target, info.name)
             _step("prepared", say)
@@ -192,10 +194,12 @@ def _prepare_target(
     target_url: URL,
     source_server: str,
     report: MoveReport,
+    say: Say,
 ) -> list[str]:
     """Roles, logins, the marked schema at the source's revision, no rows. Returns the logins copied."""
     ident = sql.Identifier(info.name)
     with target.transaction():  # roles, the schema and its marker together: a kill leaves all or none
+        serialize_role_changes(target, say)  # a move of another schema to this server may be at this step
         target.execute(sql.SQL("CREATE SCHEMA {}").format(ident))
         target.execute(
             sql.SQL("COMMENT ON SCHEMA {} IS {}").format(ident, sql.Literal(IN_PROGRESS.format(source_server)))
@@ -212,10 +216,10 @@ def _prepare_target(
     if tables:  # rows a revision seeded: the copy brings the source's own
         names = sql.SQL(", ").join(sql.Identifier(info.name, t) for t in tables)
         target.execute(sql.SQL("TRUNCATE {}").format(names))
-    return _copy_logins(source, target, info)
+    return _copy_logins(source, target, info, say)
 
 
-def _copy_logins(source: psycopg.Connection, target: psycopg.Connection, info: SchemaInfo) -> list[str]:
+def _copy_logins(source: psycopg.Connection, target: psycopg.Connection, info: SchemaInfo, say: Say) -> list[str]:
     """The service logins gamedb made for the schema on the source, with their password verifiers
     (never the passwords: the server stores a verifier as given), so the apps log in unchanged."""
     rows = source.execute(
@@ -223,6 +227,7 @@ def _copy_logins(source: psycopg.Connection, target: psycopg.Connection, info: S
         (role_marker("service login", info.name),),
     ).fetchall()
     with target.transaction():
+        serialize_role_changes(target, say)
         for login, verifier in rows:
             for statement in login_statements(login, info.rw_role, session_settings(info), verifier, schema=info.name):
                 target.execute(statement)

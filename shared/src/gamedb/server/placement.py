@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,10 +140,33 @@ def write_placement(project: Project, schema: str, server: str) -> Path:
     was), whatever form the table takes: `[tool.gamedb.placement]`, quoted keys, an inline table,
     dotted keys. Returns the file written.
     """
+    validate_server_name(server)
+    with _rewriting(project.root):
+        return _rewrite(project, schema, server)
+
+
+@contextmanager
+def _rewriting(directory: Path) -> Iterator[None]:
+    """One rewrite of the placement at a time (two moves of different schemas finishing together
+    would each write the file they read, and one line would be lost): an exclusive flock on the
+    project directory, which leaves no file behind. Where flock doesn't exist, no lock."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _rewrite(project: Project, schema: str, server: str) -> Path:
     import tomlkit
     from tomlkit.exceptions import TOMLKitError
 
-    validate_server_name(server)
     path = project.root / PYPROJECT
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
     if text and not text.endswith("\n"):
