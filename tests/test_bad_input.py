@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import make_url
 
@@ -328,3 +330,76 @@ def test_no_generated_bad_argument_gets_a_traceback_or_changes_the_database(data
     assert failures == []
     assert catalog_snapshot(database) == before
     assert database.version_rows("auth") is None
+
+
+# --- revision files no command can use (issue 19): one line naming the file and line, nothing run ---
+
+BROKEN_FILES = {
+    # name: (how chat3's file, or the versions directory, is broken; what the line says)
+    "not utf-8": ("latin-1", "chat3_step_chat3.py, line 2: not UTF-8 (byte 0xe9)"),
+    "down_revision into another schema": (
+        "down_revision = 'guild1'",
+        "down_revision 'guild1' is a revision of schema 'guild'",
+    ),
+    "revision None": ("revision = None", "chat3_step_chat3.py, line 11: schema 'chat': revision = None"),
+    "directory named .py": ("directory", "zz_notes.py: not a file, yet named like a revision file"),
+    "dangling symlink": ("symlink", "zz_link.py: a symbolic link to nothing"),
+    "duplicate id": ("duplicate", "revision 'chat2' is also declared by"),
+    "self-loop": ("down_revision = 'chat3'", "revision 'chat3' revises itself"),
+    "another schema's branch label": ("branch_labels = ('guild',)", "carries branch label(s) 'guild'"),
+    "a label on a later revision": ("branch_labels = ('chat',)", "only the schema's first revision carries one"),
+}
+RUN_COMMANDS = [
+    ["status"],
+    ["status", "--no-drift"],
+    ["upgrade-all"],
+    ["upgrade-all", "--sql"],
+    ["check-all"],
+    ["-x", "schema=chat", "upgrade", "head"],
+    ["-x", "schema=chat", "downgrade", "base"],
+    ["-x", "schema=chat", "stamp", "head"],
+    ["-x", "schema=chat", "current"],
+    ["-x", "schema=chat", "check"],
+    ["-x", "schema=chat", "upgrade", "head", "--sql"],
+]
+
+
+def break_chat3(versions, how: str) -> None:
+    chat3 = versions / "chat3_step_chat3.py"
+    text = chat3.read_text()
+    if how == "latin-1":
+        chat3.write_bytes(text.replace("\n", "\n# café\n", 1).encode("latin-1"))
+    elif how == "directory":
+        (versions / "zz_notes.py").mkdir()
+    elif how == "symlink":
+        (versions / "zz_link.py").symlink_to(versions / "gone.py")
+    elif how == "duplicate":
+        copy = (versions / "chat2_step_chat2.py").read_text().replace("SELECT 2", "SELECT 22")
+        (versions / "aa_chat2_copy.py").write_text(copy)
+    else:  # replace one assignment line
+        key = how.split(" =")[0]
+        chat3.write_text(re.sub(rf"^{key}\b.*$", how, text, count=1, flags=re.MULTILINE))
+
+
+@pytest.mark.parametrize("case", list(BROKEN_FILES))
+def test_a_broken_revision_file_is_named_by_every_command(database, fleet, case: str) -> None:
+    extra = fleet(
+        {
+            "chat": [(f"chat{i}", [f"SELECT {i}"], []) for i in (1, 2, 3)],
+            "guild": [("guild1", [], []), ("guild2", [], [])],
+        }
+    )
+    applied = run_cli(["upgrade-all"], url=database.url, python_path=extra)
+    assert applied.code == 0, applied.output
+    how, expected = BROKEN_FILES[case]
+    versions = extra[0] / "game_chat" / "versions"
+    break_chat3(versions, how)
+    before = catalog_snapshot(database)
+    for command in RUN_COMMANDS:
+        result = run_cli(command, url=database.url, python_path=extra)
+        assert result.code != 0 and expected in result.stderr, (command, result.output)
+        assert_one_line_error(result, expected, str(versions))
+        for inside in ("pathlib", "site-packages", "Background on this error", "sqlalche.me"):
+            assert inside not in result.output, (command, result.output)
+    assert catalog_snapshot(database) == before
+    assert database.version_rows("chat") == ["chat3"]

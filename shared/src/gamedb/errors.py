@@ -115,6 +115,11 @@ class AppliedRevisionChanged(GamedbError):
     exit_code = 1
 
 
+class InvalidRevisionFile(GamedbError):
+    """A file in a versions directory no command can use (unreadable, an id that is not one or is
+    declared twice, a graph or branch label that crosses schemas); the message names file and line."""
+
+
 class ChecksumRepairRefused(GamedbError):
     """`repair-checksums` was named a revision it can't accept (not applied, ambiguous, no file)."""
 
