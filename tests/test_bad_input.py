@@ -403,3 +403,58 @@ def test_a_broken_revision_file_is_named_by_every_command(database, fleet, case:
             assert inside not in result.output, (command, result.output)
     assert catalog_snapshot(database) == before
     assert database.version_rows("chat") == ["chat3"]
+
+
+@pytest.mark.parametrize("block", ["transaction", "autocommit block"])
+@pytest.mark.parametrize("command", [["upgrade-all"], ["-x", "schema=chat", "upgrade", "head"]])
+def test_a_connection_lost_during_a_revision_is_the_failed_report(database, fleet, block, command) -> None:
+    """The server ends the migration's session mid-revision (as a restart does): one FAILED line
+    naming schema and revision, never SQLAlchemy's "Can't reconnect ... (Background on this error ...)"."""
+    import time
+
+    from conftest import spawn_cli
+
+    extra = fleet({"chat": [("chat1", [], []), ("chat2", ["SELECT pg_sleep(60)"], [])]})
+    chat2 = extra[0] / "game_chat" / "versions" / "chat2_step_chat2.py"
+    if block == "autocommit block":
+        chat2.write_text(
+            chat2.read_text().replace(
+                "    op.execute('SELECT pg_sleep(60)')",
+                "    with op.get_context().autocommit_block():\n        op.execute('SELECT pg_sleep(60)')",
+            )
+        )
+    proc = spawn_cli(command, database.url, extra)
+    deadline = time.monotonic() + 60
+    while not database.query(
+        "SELECT 1 FROM pg_stat_activity WHERE application_name = 'gamedb:chat' AND query LIKE '%pg_sleep%'"
+    ):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    database.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'gamedb:chat'")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out + err
+    for inside in ("Background on this error", "sqlalche.me", "Traceback", "revision ?"):
+        assert inside not in out + err
+    lines = err.strip().splitlines()
+    if command == ["upgrade-all"]:
+        assert lines[0].startswith("FAILED chat at revision chat2 (schema left at chat1): "), err
+    else:  # after Alembic's "Running upgrade" lines
+        assert [line for line in lines if line.startswith("gamedb: ")] == [lines[-1]], err
+        assert lines[-1].startswith("gamedb: error: schema 'chat': "), err
+    assert database.version_rows("chat") == ["chat1"]
+
+
+def test_a_failure_before_any_revision_names_no_revision_question_mark(database, fleet) -> None:
+    """A deployer whose database lost the checksum table: upgrade-all fails before any revision runs."""
+    extra = fleet({"chat": [("chat1", [], []), ("chat2", [], [])]})
+    admin = [run_cli(args, url=database.url, python_path=extra) for args in (["roles", "apply"], ["upgrade-all"])]
+    admin.append(run_cli(["roles", "login", "deployer", "--migrator"], url=database.url, python_path=extra))
+    assert all(r.code == 0 for r in admin), [r.output for r in admin]
+    database.query("DELETE FROM alembic.gamedb_checksums_chat")
+    database.query("DROP TABLE alembic.gamedb_checksums_chat")
+    deployer_url = database.url.replace("postgresql+psycopg://postgres", "postgresql+psycopg://deployer", 1)
+    result = run_cli(["upgrade-all"], url=deployer_url, python_path=extra)
+    assert result.code == 1, result.output
+    assert "revision ?" not in result.output
+    assert "FAILED chat before any revision ran (schema left at chat2): " in result.stderr, result.stderr
+    assert "an admin runs `gamedb roles apply`" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sysconfig
 import traceback
 
 
@@ -149,6 +150,7 @@ _LIBRARY_PATHS = (
     f"{os.sep}gamedb{os.sep}",
     "<frozen ",
     f"{os.sep}migrations{os.sep}env.py",
+    os.path.join(sysconfig.get_paths()["stdlib"], ""),  # Python's own (pathlib, importlib): never the user's file
 )
 
 

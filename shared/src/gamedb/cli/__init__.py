@@ -317,14 +317,14 @@ def refuse_x_on_fleet_command(options: Namespace) -> None:
 def run_alembic_command(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
     from alembic.script.revision import RevisionError
     from alembic.util import CommandError
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import SQLAlchemyError
 
     from gamedb.discovery import get_schema
     from gamedb.migrate.config import check_revision_options, check_revision_target, make_config, script_directory
     from gamedb.migrate.environment import init_revision_body
     from gamedb.migrate.run_options import set_run_options
     from gamedb.migrate.session import check_session_settings, retry_lock_timeouts
-    from gamedb.server.connections import db_error_line, error_line
+    from gamedb.server.connections import error_line
 
     fn, positional, kwarg = options.cmd
     name = fn.__name__
@@ -363,9 +363,9 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
             call()
     except (CommandError, RevisionError) as exc:
         raise CommandFailed(error_line(exc)) from None
-    except DBAPIError as exc:
+    except SQLAlchemyError as exc:  # a DBAPIError, or what a connection lost in an autocommit block leaves
         where = f"schema {schema.name!r}: " if schema else ""
-        raise MigrationFailed(f"{where}{db_error_line(exc)}") from None
+        raise MigrationFailed(f"{where}{error_line(exc)}") from None
     return 0
 
 
@@ -575,9 +575,11 @@ def print_upgrade_report(report: UpgradeReport) -> None:
         left = "its revision unknown: the version table could not be re-read"
         if failed.stayed_at is not None:
             left = f"schema left at {','.join(failed.stayed_at) or 'base'}"
+        at = f" at revision {failed.revision}" if failed.revision else " before any revision ran"
+        if failed.revision is None and failed.stayed_at is None:
+            at = ""  # `left` says the revision is unknown
         print(
-            f"FAILED {failed.schema}{report.where(failed.schema)} at revision {failed.revision or '?'} "
-            f"({left}): {failed.error}",
+            f"FAILED {failed.schema}{report.where(failed.schema)}{at} ({left}): {failed.error}",
             file=sys.stderr,
         )
     if report.not_attempted:

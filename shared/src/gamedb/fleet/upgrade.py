@@ -19,10 +19,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
 
+import psycopg
 from alembic import command
 from alembic.util import CommandError
 from sqlalchemy import URL, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import GamedbError
@@ -191,7 +192,8 @@ class _Runner:
             # psycopg cancelled the statement in flight; its revision's transaction is rolled back
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             return _Outcome(name, [], "interrupted", _versions_after_failure(engine, info), interrupted=True)
-        except (CommandError, DBAPIError, GamedbError) as exc:
+        except (CommandError, SQLAlchemyError, psycopg.Error, GamedbError) as exc:
+            # SQLAlchemyError: also what a connection lost inside an autocommit block leaves behind
             return _Outcome(name, [], error_line(exc), _versions_after_failure(engine, info))
         finally:
             if self.in_worker:

@@ -9,7 +9,7 @@ from urllib.parse import quote, quote_plus, unquote
 
 import psycopg
 from sqlalchemy import URL, Connection, Engine, create_engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from gamedb.errors import DatabaseUnavailable, InvalidDatabaseUrl
@@ -209,8 +209,32 @@ def db_error_line(exc: BaseException) -> str:
     return redact(f"{line} [SQLSTATE {sqlstate}]" if sqlstate else line)
 
 
+# SQLAlchemy appends a link to its docs to every message: noise for a user of gamedb
+_BACKGROUND = re.compile(r"\s*\(Background on this error at: [^)]*\)")
+
+
 def error_line(exc: BaseException) -> str:
-    """Any error as one line, secrets masked: a database error's first line and SQLSTATE, else the message."""
+    """Any error as one line, secrets masked: a database error's first line and SQLSTATE, else the message.
+
+    A SQLAlchemy error caused by a database error (a connection lost mid-revision leaves "Can't
+    reconnect until invalid transaction is rolled back") is reported as that database error.
+    """
     if isinstance(exc, DBAPIError | psycopg.Error):
         return db_error_line(exc)
-    return redact(" ".join(str(exc).split()) or type(exc).__name__)
+    if isinstance(exc, SQLAlchemyError):
+        cause = database_cause(exc)
+        if cause is not None:
+            return db_error_line(cause)
+    return redact(_BACKGROUND.sub("", " ".join(str(exc).split())) or type(exc).__name__)
+
+
+def database_cause(exc: BaseException) -> BaseException | None:
+    """The database error an exception was raised from or while handling, if any."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, DBAPIError | psycopg.Error):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return None
