@@ -164,7 +164,9 @@ def build_parser(args: list[str]) -> argparse.ArgumentParser:
             description="Schema-per-service PostgreSQL with Alembic.",
             epilog=f"Alembic commands (gamedb COMMAND --help): {', '.join(ALEMBIC_COMMANDS)}",
         )
-        parser.add_argument("--version", action="version", version=f"%(prog)s, alembic {version('alembic')}")
+        parser.add_argument(
+            "--version", action="version", version=f"gamedb {version('gamedb')} (alembic {version('alembic')})"
+        )
         parser.add_argument("-c", "--config", action="append", help="Alternate config file (alembic.ini)")
         parser.add_argument("-n", "--name", default="alembic", help="Name of the section in the .ini file")
         parser.add_argument("-x", action="append", help="-x schema=NAME: the schema a command works on")
@@ -181,7 +183,43 @@ def build_parser(args: list[str]) -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="show Alembic's progress and comparison notes, and tracebacks"
     )
     add_gamedb_commands(sub)
+    describe_commands(sub)
     return parser
+
+
+# What each command's --help says about -x schema=NAME (the commands not named here need it).
+SCOPE_HINTS = {
+    **dict.fromkeys(
+        ("heads", "history", "branches", "show"),
+        "Without -x it reads every schema's revisions; with -x schema=NAME only that schema's.",
+    ),
+    **dict.fromkeys(("init", "list_templates"), "Takes no -x (not about a schema)."),
+    "revision": "Needs -x schema=NAME (before or after the command): the file lands in that schema's versions "
+    "directory; a schema's first revision gets the branch label NAME itself.",
+    **dict.fromkeys(
+        ("schemas", "status", "upgrade-all", "check-all"), "Works on every schema (and server); takes no -x."
+    ),
+    "roles": "Works on every schema; takes no -x (apply and sql take --schema NAME, login --schema NAME).",
+    "lint": "With -x schema=NAME only that schema's revisions; without, every schema's.",
+    "new-service": "Takes no -x: the new schema's name is the argument.",
+    "server": "Takes no -x.",
+    "move": "Takes no -x: the schema is the argument.",
+    "repair-checksums": "Needs -x schema=NAME.",
+}
+# gamedb's own meaning where it replaces Alembic's command of that name
+SUMMARIES = {"check": "Compare the schema's models with its database: one line per difference, exit 1 on any"}
+SCOPED_HINT = "Needs -x schema=NAME (before or after the command): works on that schema only, on its server."
+
+
+def describe_commands(sub: Any) -> None:
+    """Every command's --help starts with what it does and whether it needs -x schema=NAME (Alembic's
+    own commands say nothing about -x, and argparse shows a subcommand's help only in the list)."""
+    helps = {action.dest: action.help for action in sub._choices_actions}
+    for name, command in sub.choices.items():
+        summary = (SUMMARIES.get(name) or helps.get(name) or "").strip()
+        if summary and not summary.endswith("."):
+            summary += "."
+        command.description = f"{summary} {SCOPE_HINTS.get(name, SCOPED_HINT)}".strip()
 
 
 def add_gamedb_commands(sub: Any) -> None:
@@ -224,7 +262,7 @@ def add_gamedb_commands(sub: Any) -> None:
         ("apply", "create or repair every role, grant and setting (idempotent)"),
         ("sql", "print what apply runs, for a DBA to review"),
     ):
-        parser = actions.add_parser(action, help=text)
+        parser = actions.add_parser(action, help=text, description=f"{text}.")
         parser.add_argument("--schema", help="only this schema (plus the global part)")
         parser.add_argument(
             "--adopt",
@@ -233,9 +271,14 @@ def add_gamedb_commands(sub: Any) -> None:
             metavar="ROLE",
             help="take over this existing role gamedb did not create",
         )
-    check = actions.add_parser("check", help="report drift from the model; exit 1 on any")
+    drift = "report drift from the model; exit 1 on any"
+    check = actions.add_parser("check", help=drift, description=f"{drift[0].upper()}{drift[1:]}.")
     check.add_argument("--json", action="store_true")
-    login = actions.add_parser("login", help="create or update a login")
+    login = actions.add_parser(
+        "login",
+        help="create or update a login",
+        description="Create or update a login: a service's (--schema NAME) or a deployer (--migrator).",
+    )
     login.add_argument("name")
     target = login.add_mutually_exclusive_group(required=True)
     target.add_argument("--schema", help="a service login: DML on this schema only, with its timeouts")
