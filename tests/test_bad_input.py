@@ -133,7 +133,8 @@ UNUSABLE_URLS = {
     "a port out of range": ("postgresql+psycopg://gameadmin@127.0.0.1:70000/game", "1 to 65535"),
     "no database name": ("postgresql+psycopg://gameadmin@127.0.0.1:5432/", "names no database"),
     "no path at all": ("postgresql+psycopg://gameadmin@127.0.0.1:5432", "names no database"),
-    "libpq keyword form": ("host=127.0.0.1 password=pw dbname=game", "not a database URL"),
+    "libpq keyword form without a database": ("host=127.0.0.1 password=pw", "names no database"),
+    "libpq keyword form unreadable": ("host=127.0.0.1 password='pw dbname=game", "nor a readable libpq key=value"),
 }
 
 
@@ -260,7 +261,7 @@ BAD_URLS = [
     "postgresql+psycopg://u@/game?host=a&host=b&port=1&port=2",
     "sqlite:///game.db",
     "mysql://u:pw@h/game",
-    "host=h password=pw dbname=game",
+    "host=h password=pw",
     "://nothing",
     "not a url",
 ]
@@ -458,3 +459,25 @@ def test_a_failure_before_any_revision_names_no_revision_question_mark(database,
     assert "revision ?" not in result.output
     assert "FAILED chat before any revision ran (schema left at chat2): " in result.stderr, result.stderr
     assert "an admin runs `gamedb roles apply`" in result.stderr
+
+
+def test_the_readmes_first_revision_command_works_once_then_refuses_before_writing(scratch_service) -> None:
+    """`gamedb revision --branch-label chat -m "init chat schema"`: a schema's first revision; run again
+    (the schema has its first revision now, as new-service writes one) it is one line and no file."""
+    layout = scratch_service("chat")
+    extra = [layout.src_dir]
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/game"  # writing a revision needs no server
+    first = run_cli(["revision", "--branch-label", "chat", "-m", "init chat schema"], url=url, python_path=extra)
+    assert first.code == 0, first.output
+    [init] = layout.versions_dir.glob("*_init_chat_schema.py")
+    assert "branch_labels: str | Sequence[str] | None = ('chat',)" in init.read_text()
+    assert "CREATE SCHEMA IF NOT EXISTS" in init.read_text()
+    for args in (
+        ["revision", "--branch-label", "chat", "-m", "init chat schema"],
+        ["revision", "-x", "schema=chat", "--branch-label", "chat", "-m", "init chat schema"],
+    ):
+        again = run_cli(args, url=url, python_path=extra)
+        assert_one_line_error(again, "--branch-label 'chat': schema 'chat' already has its first revision")
+        assert list(layout.versions_dir.glob("*.py")) == [init]
+    later = run_cli(["revision", "-x", "schema=chat", "-m", "add rooms"], url=url, python_path=extra)
+    assert later.code == 0, later.output

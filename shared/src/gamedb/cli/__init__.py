@@ -392,9 +392,17 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
         check_session_settings()
         check_revision_target(script_directory(config), schema, options.revision)
     check_revision_options(schema, kwargs)  # before any file is written
-    if name == "revision" and schema is not None and not script_directory(config).get_heads():
-        kwargs["branch_label"] = schema.name
-        set_run_options(config, init_revision=init_revision_body(schema))
+    if name == "revision" and schema is not None:
+        heads = script_directory(config).get_heads()
+        if not heads:
+            kwargs["branch_label"] = schema.name
+            set_run_options(config, init_revision=init_revision_body(schema))
+        elif kwargs.get("branch_label"):  # Alembic would write the file, then refuse the second label
+            raise InvalidOption(
+                f"--branch-label {kwargs['branch_label']!r}: schema {schema.name!r} already has its first revision, "
+                f"which carries its branch label; a later revision takes none: gamedb revision -x "
+                f'schema={schema.name} -m "..."'
+            )
 
     def call() -> None:
         fn(config, *[getattr(options, k, None) for k in positional], **kwargs)
@@ -828,7 +836,7 @@ def cmd_repair_checksums(options: Namespace, project: Project, schemas: dict[str
 
 def cmd_server(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
     from gamedb.server import embedded
-    from gamedb.server.connections import URL_ENV, libpq_url, resolve_url
+    from gamedb.server.connections import URL_ENV, has_secret, libpq_url, resolve_url
 
     if options.action == "stop":
         if os.environ.get(URL_ENV):
@@ -842,6 +850,8 @@ def cmd_server(options: Namespace, project: Project, schemas: dict[str, SchemaIn
     source = URL_ENV if os.environ.get(URL_ENV) else f"embedded PostgreSQL, data in {data_dir}"
     print(f"database: {source}")
     print(f"connect:  psql '{libpq_url(url)}'")
+    if has_secret(url):  # left out of the line above: psql asks for it, or reads PGPASSWORD / ~/.pgpass
+        print(f"password: the one in {URL_ENV}, not printed: psql asks for it (or set PGPASSWORD, or use ~/.pgpass)")
     return 0
 
 
