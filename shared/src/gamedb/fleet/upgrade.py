@@ -134,6 +134,8 @@ def upgrade_all(
             _record(report, outcome, current, indexes)
     except _Interrupted:
         report.was_interrupted = True
+    position = {info.name: i for i, info in enumerate(ordered)}  # workers finish in any order; print in one
+    report.upgraded.sort(key=lambda upgraded: position[upgraded[0]])
     finished = {name for name, _, _ in report.upgraded} | set(report.already_at_head)
     finished |= {name for name, *_ in report.interrupted}
     if report.failed is not None:
