@@ -34,6 +34,7 @@ from sqlalchemy import URL
 from gamedb.discovery import SchemaInfo, get_schema
 from gamedb.errors import GamedbError, MoveFailed, MoveInterrupted, MoveRefused
 from gamedb.migrate.config import make_config
+from gamedb.migrate.revision_files import check_versions_dir
 from gamedb.migrate.run_options import set_run_options
 from gamedb.migrate.session import lock_timeout
 from gamedb.move import checks, replication
@@ -90,6 +91,7 @@ def move_schema(
     started = time.monotonic()
     info = get_schema(schema, schemas)
     validate_server_name(to)
+    check_versions_dir(info, schemas)  # the target is built by these files: refuse unusable ones first
     source_server = read_placement(project, known=schemas).get(info.name, DEFAULT_SERVER)
     target_url = server_url(project, to)
     report = MoveReport(info.name, source_server, to)
