@@ -47,13 +47,19 @@ def declared_schemas() -> list[str]:
 FLOOR = ["alembic==1.18.0", "sqlalchemy==2.0.30", "psycopg[binary]==3.2.4"]
 
 
+def workspace_digest(pins: tuple[str, ...] = ()) -> str:
+    """What a workspace was installed from (the manifests, tools and pins): equal means reuse it."""
+    manifests = [ROOT / "shared" / "pyproject.toml", *(d / "pyproject.toml" for d in service_dirs())]
+    text = b"".join(p.read_bytes() + str(p).encode() for p in manifests) + str((TOOLS, pins)).encode()
+    return hashlib.sha256(text).hexdigest()
+
+
 def workspace(session: nox.Session, where: Path = WORKSPACE, pins: tuple[str, ...] = ()) -> Path:
     """Create or refresh a virtualenv with gamedb and every service, editable; return its bin directory."""
     bin_dir = where / ("Scripts" if sys.platform == "win32" else "bin")
-    manifests = [ROOT / "shared" / "pyproject.toml", *(d / "pyproject.toml" for d in service_dirs())]
-    digest = hashlib.sha256(b"".join(p.read_bytes() + str(p).encode() for p in manifests) + str((TOOLS, pins)).encode())
+    digest = workspace_digest(pins)
     stamp = where / ".installed"
-    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+    if stamp.exists() and stamp.read_text() == digest:
         return bin_dir
     if not bin_dir.exists():
         session.run(sys.executable, "-m", "venv", str(where), external=True)
@@ -62,7 +68,7 @@ def workspace(session: nox.Session, where: Path = WORKSPACE, pins: tuple[str, ..
         editable += ["-e", str(service)]
     session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", "--upgrade", "pip", external=True)
     session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", *editable, *TOOLS, *pins, external=True)
-    stamp.write_text(digest.hexdigest())
+    stamp.write_text(digest)
     return bin_dir
 
 

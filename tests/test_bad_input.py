@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import make_url
 
@@ -131,7 +133,8 @@ UNUSABLE_URLS = {
     "a port out of range": ("postgresql+psycopg://gameadmin@127.0.0.1:70000/game", "1 to 65535"),
     "no database name": ("postgresql+psycopg://gameadmin@127.0.0.1:5432/", "names no database"),
     "no path at all": ("postgresql+psycopg://gameadmin@127.0.0.1:5432", "names no database"),
-    "libpq keyword form": ("host=127.0.0.1 password=pw dbname=game", "not a database URL"),
+    "libpq keyword form without a database": ("host=127.0.0.1 password=pw", "names no database"),
+    "libpq keyword form unreadable": ("host=127.0.0.1 password='pw dbname=game", "nor a readable libpq key=value"),
 }
 
 
@@ -258,7 +261,7 @@ BAD_URLS = [
     "postgresql+psycopg://u@/game?host=a&host=b&port=1&port=2",
     "sqlite:///game.db",
     "mysql://u:pw@h/game",
-    "host=h password=pw dbname=game",
+    "host=h password=pw",
     "://nothing",
     "not a url",
 ]
@@ -328,3 +331,153 @@ def test_no_generated_bad_argument_gets_a_traceback_or_changes_the_database(data
     assert failures == []
     assert catalog_snapshot(database) == before
     assert database.version_rows("auth") is None
+
+
+# --- revision files no command can use (issue 19): one line naming the file and line, nothing run ---
+
+BROKEN_FILES = {
+    # name: (how chat3's file, or the versions directory, is broken; what the line says)
+    "not utf-8": ("latin-1", "chat3_step_chat3.py, line 2: not UTF-8 (byte 0xe9)"),
+    "down_revision into another schema": (
+        "down_revision = 'guild1'",
+        "down_revision 'guild1' is a revision of schema 'guild'",
+    ),
+    "revision None": ("revision = None", "chat3_step_chat3.py, line 11: schema 'chat': revision = None"),
+    "directory named .py": ("directory", "zz_notes.py: not a file, yet named like a revision file"),
+    "dangling symlink": ("symlink", "zz_link.py: a symbolic link to nothing"),
+    "duplicate id": ("duplicate", "revision 'chat2' is also declared by"),
+    "self-loop": ("down_revision = 'chat3'", "revision 'chat3' revises itself"),
+    "another schema's branch label": ("branch_labels = ('guild',)", "carries branch label(s) 'guild'"),
+    "a label on a later revision": ("branch_labels = ('chat',)", "only the schema's first revision carries one"),
+}
+RUN_COMMANDS = [
+    ["status"],
+    ["status", "--no-drift"],
+    ["upgrade-all"],
+    ["upgrade-all", "--sql"],
+    ["check-all"],
+    ["-x", "schema=chat", "upgrade", "head"],
+    ["-x", "schema=chat", "downgrade", "base"],
+    ["-x", "schema=chat", "stamp", "head"],
+    ["-x", "schema=chat", "current"],
+    ["-x", "schema=chat", "check"],
+    ["-x", "schema=chat", "upgrade", "head", "--sql"],
+]
+
+
+def break_chat3(versions, how: str) -> None:
+    chat3 = versions / "chat3_step_chat3.py"
+    text = chat3.read_text()
+    if how == "latin-1":
+        chat3.write_bytes(text.replace("\n", "\n# café\n", 1).encode("latin-1"))
+    elif how == "directory":
+        (versions / "zz_notes.py").mkdir()
+    elif how == "symlink":
+        (versions / "zz_link.py").symlink_to(versions / "gone.py")
+    elif how == "duplicate":
+        copy = (versions / "chat2_step_chat2.py").read_text().replace("SELECT 2", "SELECT 22")
+        (versions / "aa_chat2_copy.py").write_text(copy)
+    else:  # replace one assignment line
+        key = how.split(" =")[0]
+        chat3.write_text(re.sub(rf"^{key}\b.*$", how, text, count=1, flags=re.MULTILINE))
+
+
+@pytest.mark.parametrize("case", list(BROKEN_FILES))
+def test_a_broken_revision_file_is_named_by_every_command(database, fleet, case: str) -> None:
+    extra = fleet(
+        {
+            "chat": [(f"chat{i}", [f"SELECT {i}"], []) for i in (1, 2, 3)],
+            "guild": [("guild1", [], []), ("guild2", [], [])],
+        }
+    )
+    applied = run_cli(["upgrade-all"], url=database.url, python_path=extra)
+    assert applied.code == 0, applied.output
+    how, expected = BROKEN_FILES[case]
+    versions = extra[0] / "game_chat" / "versions"
+    break_chat3(versions, how)
+    before = catalog_snapshot(database)
+    for command in RUN_COMMANDS:
+        result = run_cli(command, url=database.url, python_path=extra)
+        assert result.code != 0 and expected in result.stderr, (command, result.output)
+        assert_one_line_error(result, expected, str(versions))
+        for inside in ("pathlib", "site-packages", "Background on this error", "sqlalche.me"):
+            assert inside not in result.output, (command, result.output)
+    assert catalog_snapshot(database) == before
+    assert database.version_rows("chat") == ["chat3"]
+
+
+@pytest.mark.parametrize("block", ["transaction", "autocommit block"])
+@pytest.mark.parametrize("command", [["upgrade-all"], ["-x", "schema=chat", "upgrade", "head"]])
+def test_a_connection_lost_during_a_revision_is_the_failed_report(database, fleet, block, command) -> None:
+    """The server ends the migration's session mid-revision (as a restart does): one FAILED line
+    naming schema and revision, never SQLAlchemy's "Can't reconnect ... (Background on this error ...)"."""
+    import time
+
+    from conftest import spawn_cli
+
+    extra = fleet({"chat": [("chat1", [], []), ("chat2", ["SELECT pg_sleep(60)"], [])]})
+    chat2 = extra[0] / "game_chat" / "versions" / "chat2_step_chat2.py"
+    if block == "autocommit block":
+        chat2.write_text(
+            chat2.read_text().replace(
+                "    op.execute('SELECT pg_sleep(60)')",
+                "    with op.get_context().autocommit_block():\n        op.execute('SELECT pg_sleep(60)')",
+            )
+        )
+    proc = spawn_cli(command, database.url, extra)
+    deadline = time.monotonic() + 60
+    while not database.query(
+        "SELECT 1 FROM pg_stat_activity WHERE application_name = 'gamedb:chat' AND query LIKE '%pg_sleep%'"
+    ):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    database.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'gamedb:chat'")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out + err
+    for inside in ("Background on this error", "sqlalche.me", "Traceback", "revision ?"):
+        assert inside not in out + err
+    lines = err.strip().splitlines()
+    if command == ["upgrade-all"]:
+        assert lines[0].startswith("FAILED chat at revision chat2 (schema left at chat1): "), err
+    else:  # after Alembic's "Running upgrade" lines
+        assert [line for line in lines if line.startswith("gamedb: ")] == [lines[-1]], err
+        assert lines[-1].startswith("gamedb: error: schema 'chat': "), err
+    assert database.version_rows("chat") == ["chat1"]
+
+
+def test_a_failure_before_any_revision_names_no_revision_question_mark(database, fleet) -> None:
+    """A deployer whose database lost the checksum table: upgrade-all fails before any revision runs."""
+    extra = fleet({"chat": [("chat1", [], []), ("chat2", [], [])]})
+    admin = [run_cli(args, url=database.url, python_path=extra) for args in (["roles", "apply"], ["upgrade-all"])]
+    admin.append(run_cli(["roles", "login", "deployer", "--migrator"], url=database.url, python_path=extra))
+    assert all(r.code == 0 for r in admin), [r.output for r in admin]
+    database.query("DELETE FROM alembic.gamedb_checksums_chat")
+    database.query("DROP TABLE alembic.gamedb_checksums_chat")
+    deployer_url = database.url.replace("postgresql+psycopg://postgres", "postgresql+psycopg://deployer", 1)
+    result = run_cli(["upgrade-all"], url=deployer_url, python_path=extra)
+    assert result.code == 1, result.output
+    assert "revision ?" not in result.output
+    assert "FAILED chat before any revision ran (schema left at chat2): " in result.stderr, result.stderr
+    assert "an admin runs `gamedb roles apply`" in result.stderr
+
+
+def test_the_readmes_first_revision_command_works_once_then_refuses_before_writing(scratch_service) -> None:
+    """`gamedb revision --branch-label chat -m "init chat schema"`: a schema's first revision; run again
+    (the schema has its first revision now, as new-service writes one) it is one line and no file."""
+    layout = scratch_service("chat")
+    extra = [layout.src_dir]
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/game"  # writing a revision needs no server
+    first = run_cli(["revision", "--branch-label", "chat", "-m", "init chat schema"], url=url, python_path=extra)
+    assert first.code == 0, first.output
+    [init] = layout.versions_dir.glob("*_init_chat_schema.py")
+    assert "branch_labels: str | Sequence[str] | None = ('chat',)" in init.read_text()
+    assert "CREATE SCHEMA IF NOT EXISTS" in init.read_text()
+    for args in (
+        ["revision", "--branch-label", "chat", "-m", "init chat schema"],
+        ["revision", "-x", "schema=chat", "--branch-label", "chat", "-m", "init chat schema"],
+    ):
+        again = run_cli(args, url=url, python_path=extra)
+        assert_one_line_error(again, "--branch-label 'chat': schema 'chat' already has its first revision")
+        assert list(layout.versions_dir.glob("*.py")) == [init]
+    later = run_cli(["revision", "-x", "schema=chat", "-m", "add rooms"], url=url, python_path=extra)
+    assert later.code == 0, later.output

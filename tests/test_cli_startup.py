@@ -51,3 +51,68 @@ def test_the_alembic_commands_named_in_help_are_alembics_own():
     (subparsers,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
     assert tuple(sorted(subparsers.choices)) == ALEMBIC_COMMANDS
     assert not set(GAMEDB_COMMANDS) & set(ALEMBIC_COMMANDS)
+
+
+def help_text(*args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from gamedb.cli import main; main(sys.argv[1:])", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_version_names_gamedb_and_its_version():
+    from importlib.metadata import version
+
+    assert help_text("--version").startswith(f"gamedb {version('gamedb')} (alembic {version('alembic')})")
+
+
+ROLES_ACTIONS = [["roles", action] for action in ("apply", "sql", "check", "login")]
+
+
+@pytest.mark.parametrize("command", [[c] for c in (*ALEMBIC_COMMANDS, *GAMEDB_COMMANDS)] + ROLES_ACTIONS)
+def test_every_commands_help_says_what_it_does_and_whether_it_needs_x(command):
+    text = help_text(*command, "--help")
+    description = text.split("\n\n")[1]  # argparse: usage, blank line, description
+    assert not description.lstrip().startswith(("positional arguments", "options")), text
+    if command[0] != "roles" or len(command) == 1:
+        assert "-x" in description, text
+    if command[0] in {"upgrade", "downgrade", "stamp", "current", "check", "repair-checksums"}:
+        assert "Needs -x schema=NAME" in " ".join(description.split()), text
+
+
+def readme_demo() -> list[str]:
+    """The README's `nox -s demo` transcript, line by line."""
+    text = (REPO / "README.md").read_text()
+    block = text.split("$ nox -s demo\n", 1)[1].split("```", 1)[0]
+    return block.rstrip("\n").splitlines()
+
+
+def test_the_readmes_demo_transcript_is_a_first_runs_output(tmp_path):
+    """The demo's three commands on a fresh embedded server, as `nox -s demo` runs them."""
+    import os
+    import shutil
+
+    project = tmp_path / "repo"
+    project.mkdir()
+    for name in ("alembic.ini", "pyproject.toml"):
+        shutil.copy(REPO / name, project / name)
+    shutil.copytree(REPO / "migrations", project / "migrations")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GAMEDB_URL")}
+    transcript = ["nox > Running session demo"]
+    try:
+        for command in (["upgrade-all"], ["status"], ["server", "url"]):
+            transcript.append(f"nox > /path/to/repo/.nox/workspace/bin/gamedb {' '.join(command)}")
+            done = subprocess.run(
+                [sys.executable, "-m", "gamedb", *command], cwd=project, env=env, capture_output=True, text=True
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            transcript += done.stdout.replace(str(project), "/path/to/repo").splitlines()
+    finally:
+        subprocess.run([sys.executable, "-m", "gamedb", "server", "stop"], cwd=project, env=env, capture_output=True)
+    readme = [line for line in readme_demo() if not line.startswith("nox > ...")]
+    assert readme[:-1] == transcript
+    assert readme[-1].startswith("nox > Session demo was successful in ")

@@ -415,3 +415,103 @@ def test_depends_on_orders_upgrade_all_across_servers(servers: TwoServers, fleet
     assert "not attempted: beta" in result.stderr
     assert servers.target.version_rows("alpha") == ["alpha1"]
     assert "beta" not in servers.source.schemas() and servers.source.version_rows("beta") is None
+
+
+AUTH_HEAD = "b02841274dc5"
+# Every command that works on schemas other than the placed one (issue 19: each failed with "places
+# 'inventory' on 'hot', but no installed service declares that schema" when it knew only its own).
+COMMANDS_ON_AN_UNPLACED_SCHEMA = {
+    "upgrade": ["-x", "schema=auth", "upgrade", "head"],
+    "check": ["-x", "schema=auth", "check"],
+    "current": ["-x", "schema=auth", "current"],
+    "upgrade --sql": ["-x", "schema=auth", "upgrade", "head", "--sql"],
+    "stamp": ["-x", "schema=auth", "stamp", "head"],
+    "downgrade": ["-x", "schema=auth", "downgrade", "base"],
+    "repair-checksums": ["repair-checksums", "-x", "schema=auth", AUTH_HEAD],
+    "lint": ["lint", "-x", "schema=auth"],
+    "roles apply --schema": ["roles", "apply", "--schema", "auth"],
+    "roles sql --schema": ["roles", "sql", "--schema", "auth"],
+    "roles login --schema": ["roles", "login", "auth_app", "--schema", "auth"],
+    "roles check": ["roles", "check"],
+    "status": ["status", "--check"],
+    "check-all": ["check-all"],
+    "upgrade-all": ["upgrade-all"],
+    "schemas": ["schemas"],
+}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS_ON_AN_UNPLACED_SCHEMA))
+def test_a_placement_naming_another_schema_breaks_no_command(servers: TwoServers, command: str) -> None:
+    (servers.project / "pyproject.toml").write_text(
+        servers.placement() + '\n[tool.gamedb.placement]\ninventory = "hot"\n'
+    )
+    shutil.copy(REPO / ".squawk.toml", servers.project / ".squawk.toml")  # lint: the repo's rule choices
+    for args in (["upgrade-all"], ["roles", "apply"]):
+        prepared = servers.run(*args)
+        assert prepared.code == 0, prepared.output
+    result = servers.run(*COMMANDS_ON_AN_UNPLACED_SCHEMA[command])
+    assert result.code == 0, result.output
+    assert "no installed service declares" not in result.output
+    if command == "downgrade":
+        assert "auth" not in servers.source.schemas() and servers.target.version_rows("inventory")
+
+
+def test_nox_check_session_runs_with_a_placement_naming_another_schema(servers: TwoServers) -> None:
+    """`nox -s "check(schema='auth')"` in the project, with its workspace being this interpreter's."""
+    shutil.copy(REPO / "noxfile.py", servers.project / "noxfile.py")
+    (servers.project / "shared").mkdir()
+    shutil.copy(REPO / "shared" / "pyproject.toml", servers.project / "shared" / "pyproject.toml")
+    (servers.project / "pyproject.toml").write_text(
+        servers.placement() + '\n[tool.gamedb.placement]\ninventory = "hot"\n'
+    )
+    workspace = servers.project / ".nox" / "workspace"
+    workspace.mkdir(parents=True)
+    (workspace / "bin").symlink_to(Path(sys.executable).parent)
+    digest = subprocess.run(
+        [sys.executable, "-c", "import noxfile; print(noxfile.workspace_digest())"],
+        cwd=servers.project,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (workspace / ".installed").write_text(digest)  # installed already: nox reuses it
+    result = subprocess.run(
+        [sys.executable, "-m", "nox", "-s", "check(schema='auth')"],
+        cwd=servers.project,
+        env=cli_env(servers.source.url, **servers.env()),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "auth: models match the database" in result.stdout + result.stderr
+    assert "auth" in servers.source.schemas() and "auth" not in servers.target.schemas()
+
+
+def test_move_with_a_quoted_key_for_the_schema_rewrites_that_key(servers: TwoServers) -> None:
+    seeded(servers, rows=5)
+    (servers.project / "pyproject.toml").write_text(
+        servers.placement() + '\n[tool.gamedb.placement]\n"inventory" = "default"  # for now\n"auth" = "default"\n'
+    )
+    result = servers.run("move", SCHEMA, "--to", "hot")
+    assert result.code == 0, result.output
+    text = servers.placement()
+    assert '"inventory" = "hot"  # for now\n"auth" = "default"\n' in text
+    assert text.count("inventory =") == 0 and text.count('"inventory"') == 1
+    status = servers.run("status", "--no-drift")
+    assert status.code == 0, status.output
+
+
+def test_two_moves_of_different_schemas_at_once_both_succeed(servers: TwoServers) -> None:
+    seeded(servers, rows=50)
+    servers.source.query("INSERT INTO auth.users (login, email, password_hash) VALUES ('ann', 'ann@example.org', 'x')")
+    moves = [servers.spawn("move", name, "--to", "hot") for name in ("inventory", "auth")]
+    results = [(proc.returncode, out, err) for proc in moves for out, err in [proc.communicate(timeout=300)]]
+    for code, out, err in results:
+        assert code == 0, out + err
+    assert {"inventory", "auth"} <= servers.target.schemas()
+    assert servers.target.query("SELECT count(*) FROM inventory.items")[0][0] == 50
+    assert servers.target.query("SELECT login FROM auth.users") == [("ann",)]
+    text = servers.placement()
+    assert 'inventory = "hot"' in text and 'auth = "hot"' in text
+    assert servers.leftovers() == []

@@ -718,3 +718,15 @@ def test_status_check_all_and_upgrade_all_work_as_the_deployer_who_still_cannot_
         "UPDATE alembic.alembic_version_auth SET version_num = version_num",
     ):
         assert sqlstate(deployer, statement) == "42501", statement
+
+
+def test_two_roles_apply_at_once_both_succeed(database):
+    """They change rows every schema shares (role migrator, the database's grants, schema alembic):
+    without taking turns one failed with 23505 or "tuple concurrently updated" (XX000)."""
+    from conftest import spawn_cli
+
+    runs = [spawn_cli(["roles", "apply"], database.url) for _ in range(2)]
+    for run in runs:
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, out + err
+    assert run_cli(["roles", "check"], url=database.url).code == 0

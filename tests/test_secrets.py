@@ -18,7 +18,7 @@ MARK = "s3cret"  # in every spelling of SECRET: raw, %-encoded, +-encoded
 
 def with_secret(url: str, form: str, secret: str = SECRET) -> str:
     """`url` (no password) carrying `secret` in one of the ways a user may write it."""
-    plain = make_url(url).set(password=None).render_as_string(hide_password=False)
+    plain = make_url(url)._replace(password=None).render_as_string(hide_password=False)  # set() keeps ""
     separator = "&" if "?" in plain else "?"
     if form == "userinfo":
         user = make_url(url).username
@@ -74,10 +74,10 @@ def test_mask_url_scrubs_keyword_strings_and_urls_that_do_not_parse(text):
     assert MARK not in mask_url(text)
 
 
-def test_libpq_url_keeps_a_socket_directory_readable_and_masks_query_secrets():
-    url = parse_url("postgresql://postgres@/game?host=/tmp/pg data&password=gdbs3cret", source="X")
+def test_libpq_url_keeps_a_socket_directory_readable_and_leaves_secrets_out():
+    url = parse_url("postgresql://postgres:pw12@/game?host=/tmp/pg data&password=gdbs3cret&sslmode=prefer", source="X")
 
-    assert libpq_url(url) == "postgresql://postgres@/game?host=/tmp/pg%20data&password=***"
+    assert libpq_url(url) == "postgresql://postgres@/game?host=/tmp/pg%20data&sslmode=prefer"
 
 
 def test_redact_removes_every_spelling_of_the_configured_password(monkeypatch):
@@ -96,7 +96,8 @@ def test_redact_removes_every_spelling_of_the_configured_password(monkeypatch):
         "postgresql+psycopg://u:gdbs3cret@h:70000/game",
         "postgresql+psycopg://u:gdbs3cret@h/",
         "postgresql+psycopg://u:gdbs3cret@h",
-        "host=h password=gdbs3cret dbname=game",
+        "host=h password=gdbs3cret",
+        "host=h password='gdbs3cret dbname=game",
         "mysql://u:gdbs3cret@h/game",
     ],
 )
@@ -169,3 +170,36 @@ def test_password_with_a_space_works_for_roles_apply_and_login_in_a_real_process
     for result in (applied, login):
         assert MARK not in result.output
         assert "p%20w" not in result.output
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_server_url_prints_a_line_psql_accepts_without_the_password(form, database, psql):
+    import subprocess
+
+    result = run_cli(["server", "url"], url=with_secret(database.url, form))
+    assert result.code == 0, result.output
+    assert_no_secret(result, ["server", "url"])
+    assert "***" not in result.stdout
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("connect:")]
+    target = line.split("psql ", 1)[1].strip("'")
+    assert "password" in result.stdout.splitlines()[-1] and "PGPASSWORD" in result.stdout
+    pasted = subprocess.run(
+        [psql, "-X", "-At", target, "-c", "SELECT current_database()"], capture_output=True, text=True
+    )
+    assert pasted.returncode == 0 and pasted.stdout.strip() == database.name, pasted.stderr
+
+
+def test_libpq_keyword_form_works_and_never_prints_its_password(database):
+    url = make_url(database.url)
+    keywords = " ".join(
+        [f"dbname={url.database}", f"user={url.username}", "password='gdb s3cret'"]
+        + [f"{key}={value}" for key, value in url.query.items()]
+        + ([f"host={url.host}"] if url.host else [])
+        + ([f"port={url.port}"] if url.port else [])
+    )
+    for command in (["-x", "schema=auth", "upgrade", "head"], ["status", "--no-drift"], ["server", "url"]):
+        result = run_cli(command, url=keywords)
+        assert result.code == 0, (command, result.output)
+        assert_no_secret(result, command)
+    assert database.version_rows("auth")
+    assert make_url(parse_url(keywords)).database == database.name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sysconfig
 import traceback
 
 
@@ -115,6 +116,11 @@ class AppliedRevisionChanged(GamedbError):
     exit_code = 1
 
 
+class InvalidRevisionFile(GamedbError):
+    """A file in a versions directory no command can use (unreadable, an id that is not one or is
+    declared twice, a graph or branch label that crosses schemas); the message names file and line."""
+
+
 class ChecksumRepairRefused(GamedbError):
     """`repair-checksums` was named a revision it can't accept (not applied, ambiguous, no file)."""
 
@@ -144,6 +150,7 @@ _LIBRARY_PATHS = (
     f"{os.sep}gamedb{os.sep}",
     "<frozen ",
     f"{os.sep}migrations{os.sep}env.py",
+    os.path.join(sysconfig.get_paths()["stdlib"], ""),  # Python's own (pathlib, importlib): never the user's file
 )
 
 

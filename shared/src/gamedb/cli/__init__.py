@@ -167,7 +167,9 @@ def build_parser(args: list[str]) -> argparse.ArgumentParser:
             description="Schema-per-service PostgreSQL with Alembic.",
             epilog=f"Alembic commands (gamedb COMMAND --help): {', '.join(ALEMBIC_COMMANDS)}",
         )
-        parser.add_argument("--version", action="version", version=f"%(prog)s, alembic {version('alembic')}")
+        parser.add_argument(
+            "--version", action="version", version=f"gamedb {version('gamedb')} (alembic {version('alembic')})"
+        )
         parser.add_argument("-c", "--config", action="append", help="Alternate config file (alembic.ini)")
         parser.add_argument("-n", "--name", default="alembic", help="Name of the section in the .ini file")
         parser.add_argument("-x", action="append", help="-x schema=NAME: the schema a command works on")
@@ -184,7 +186,43 @@ def build_parser(args: list[str]) -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="show Alembic's progress and comparison notes, and tracebacks"
     )
     add_gamedb_commands(sub)
+    describe_commands(sub)
     return parser
+
+
+# What each command's --help says about -x schema=NAME (the commands not named here need it).
+SCOPE_HINTS = {
+    **dict.fromkeys(
+        ("heads", "history", "branches", "show"),
+        "Without -x it reads every schema's revisions; with -x schema=NAME only that schema's.",
+    ),
+    **dict.fromkeys(("init", "list_templates"), "Takes no -x (not about a schema)."),
+    "revision": "Needs -x schema=NAME (before or after the command): the file lands in that schema's versions "
+    "directory; a schema's first revision gets the branch label NAME itself.",
+    **dict.fromkeys(
+        ("schemas", "status", "upgrade-all", "check-all"), "Works on every schema (and server); takes no -x."
+    ),
+    "roles": "Works on every schema; takes no -x (apply and sql take --schema NAME, login --schema NAME).",
+    "lint": "With -x schema=NAME only that schema's revisions; without, every schema's.",
+    "new-service": "Takes no -x: the new schema's name is the argument.",
+    "server": "Takes no -x.",
+    "move": "Takes no -x: the schema is the argument.",
+    "repair-checksums": "Needs -x schema=NAME.",
+}
+# gamedb's own meaning where it replaces Alembic's command of that name
+SUMMARIES = {"check": "Compare the schema's models with its database: one line per difference, exit 1 on any"}
+SCOPED_HINT = "Needs -x schema=NAME (before or after the command): works on that schema only, on its server."
+
+
+def describe_commands(sub: Any) -> None:
+    """Every command's --help starts with what it does and whether it needs -x schema=NAME (Alembic's
+    own commands say nothing about -x, and argparse shows a subcommand's help only in the list)."""
+    helps = {action.dest: action.help for action in sub._choices_actions}
+    for name, command in sub.choices.items():
+        summary = (SUMMARIES.get(name) or helps.get(name) or "").strip()
+        if summary and not summary.endswith("."):
+            summary += "."
+        command.description = f"{summary} {SCOPE_HINTS.get(name, SCOPED_HINT)}".strip()
 
 
 def add_gamedb_commands(sub: Any) -> None:
@@ -250,7 +288,7 @@ def add_gamedb_commands(sub: Any) -> None:
         ("apply", "create or repair every role, grant and setting (idempotent)"),
         ("sql", "print what apply runs, for a DBA to review"),
     ):
-        parser = actions.add_parser(action, help=text)
+        parser = actions.add_parser(action, help=text, description=f"{text}.")
         parser.add_argument("--schema", help="only this schema (plus the global part)")
         parser.add_argument(
             "--adopt",
@@ -259,9 +297,14 @@ def add_gamedb_commands(sub: Any) -> None:
             metavar="ROLE",
             help="take over this existing role gamedb did not create",
         )
-    check = actions.add_parser("check", help="report drift from the model; exit 1 on any")
+    drift = "report drift from the model; exit 1 on any"
+    check = actions.add_parser("check", help=drift, description=f"{drift[0].upper()}{drift[1:]}.")
     check.add_argument("--json", action="store_true")
-    login = actions.add_parser("login", help="create or update a login")
+    login = actions.add_parser(
+        "login",
+        help="create or update a login",
+        description="Create or update a login: a service's (--schema NAME) or a deployer (--migrator).",
+    )
     login.add_argument("name")
     target = login.add_mutually_exclusive_group(required=True)
     target.add_argument("--schema", help="a service login: DML on this schema only, with its timeouts")
@@ -349,14 +392,14 @@ def refuse_x_on_fleet_command(options: Namespace) -> None:
 def run_alembic_command(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
     from alembic.script.revision import RevisionError
     from alembic.util import CommandError
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import SQLAlchemyError
 
     from gamedb.discovery import get_schema
     from gamedb.migrate.config import check_revision_options, check_revision_target, make_config, script_directory
     from gamedb.migrate.environment import init_revision_body
     from gamedb.migrate.run_options import set_run_options
     from gamedb.migrate.session import check_session_settings, retry_lock_timeouts
-    from gamedb.server.connections import db_error_line, error_line
+    from gamedb.server.connections import error_line
 
     fn, positional, kwarg = options.cmd
     name = fn.__name__
@@ -381,9 +424,17 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
         check_session_settings()
         check_revision_target(script_directory(config), schema, options.revision)
     check_revision_options(schema, kwargs)  # before any file is written
-    if name == "revision" and schema is not None and not script_directory(config).get_heads():
-        kwargs["branch_label"] = schema.name
-        set_run_options(config, init_revision=init_revision_body(schema))
+    if name == "revision" and schema is not None:
+        heads = script_directory(config).get_heads()
+        if not heads:
+            kwargs["branch_label"] = schema.name
+            set_run_options(config, init_revision=init_revision_body(schema))
+        elif kwargs.get("branch_label"):  # Alembic would write the file, then refuse the second label
+            raise InvalidOption(
+                f"--branch-label {kwargs['branch_label']!r}: schema {schema.name!r} already has its first revision, "
+                f"which carries its branch label; a later revision takes none: gamedb revision -x "
+                f'schema={schema.name} -m "..."'
+            )
 
     def call() -> None:
         fn(config, *[getattr(options, k, None) for k in positional], **kwargs)
@@ -395,9 +446,9 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
             call()
     except (CommandError, RevisionError) as exc:
         raise CommandFailed(error_line(exc)) from None
-    except DBAPIError as exc:
+    except SQLAlchemyError as exc:  # a DBAPIError, or what a connection lost in an autocommit block leaves
         where = f"schema {schema.name!r}: " if schema else ""
-        raise MigrationFailed(f"{where}{db_error_line(exc)}") from None
+        raise MigrationFailed(f"{where}{error_line(exc)}") from None
     return 0
 
 
@@ -614,7 +665,7 @@ def routes(project: Project, schemas: dict[str, SchemaInfo]) -> dict[str, Route]
     """Each schema's server by [tool.gamedb.placement] (one line naming a server without a URL)."""
     from gamedb.server.placement import route_schemas
 
-    return route_schemas(project, schemas, known=schemas)
+    return route_schemas(project, schemas)
 
 
 def write_plans(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
@@ -663,9 +714,11 @@ def print_upgrade_report(report: UpgradeReport) -> None:
         left = "its revision unknown: the version table could not be re-read"
         if failed.stayed_at is not None:
             left = f"schema left at {','.join(failed.stayed_at) or 'base'}"
+        at = f" at revision {failed.revision}" if failed.revision else " before any revision ran"
+        if failed.revision is None and failed.stayed_at is None:
+            at = ""  # `left` says the revision is unknown
         print(
-            f"FAILED {failed.schema}{report.where(failed.schema)} at revision {failed.revision or '?'} "
-            f"({left}): {failed.error}",
+            f"FAILED {failed.schema}{report.where(failed.schema)}{at} ({left}): {failed.error}",
             file=sys.stderr,
         )
     if report.not_attempted:
@@ -900,7 +953,7 @@ def cmd_partitions(options: Namespace, project: Project, schemas: dict[str, Sche
 
 def cmd_server(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
     from gamedb.server import embedded
-    from gamedb.server.connections import URL_ENV, libpq_url, resolve_url
+    from gamedb.server.connections import URL_ENV, has_secret, libpq_url, resolve_url
 
     if options.action == "stop":
         if os.environ.get(URL_ENV):
@@ -914,6 +967,8 @@ def cmd_server(options: Namespace, project: Project, schemas: dict[str, SchemaIn
     source = URL_ENV if os.environ.get(URL_ENV) else f"embedded PostgreSQL, data in {data_dir}"
     print(f"database: {source}")
     print(f"connect:  psql '{libpq_url(url)}'")
+    if has_secret(url):  # left out of the line above: psql asks for it, or reads PGPASSWORD / ~/.pgpass
+        print(f"password: the one in {URL_ENV}, not printed: psql asks for it (or set PGPASSWORD, or use ~/.pgpass)")
     return 0
 
 

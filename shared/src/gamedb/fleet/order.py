@@ -15,6 +15,7 @@ from alembic.util import to_tuple
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import DiscoveryError
 from gamedb.migrate.config import make_config, script_directory
+from gamedb.migrate.revision_files import check_versions_dir
 from gamedb.migrate.revision_index import RevisionIndex, UnreadableRevisions, read_revision_index
 from gamedb.project import Project
 
@@ -38,6 +39,7 @@ def upgrade_order(schemas: dict[str, SchemaInfo]) -> list[SchemaInfo]:
 
 def revision_index(project: Project, schemas: dict[str, SchemaInfo], info: SchemaInfo) -> RevisionIndex:
     """The schema's revision graph: from the files' text, or from Alembic when the text is unusual."""
+    check_versions_dir(info, schemas)
     try:
         return read_revision_index(info.versions_dir)
     except UnreadableRevisions as exc:

@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.util import CommandError
 from sqlalchemy import URL, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import GamedbError
@@ -152,6 +153,8 @@ def upgrade_all(
     finally:
         if listener is not None:
             listener.stop()
+    position = {info.name: i for i, info in enumerate(ordered)}  # workers finish in any order; print in one
+    report.upgraded.sort(key=lambda upgraded: position[upgraded[0]])
     finished = {name for name, _, _ in report.upgraded} | set(report.already_at_head)
     finished |= {name for name, *_ in report.interrupted}
     if report.failed is not None:
@@ -233,7 +236,8 @@ class _Runner:
             # psycopg cancelled the statement in flight; its revision's transaction is rolled back
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             return _Outcome(name, [], "interrupted", _versions_after_failure(engine, info), interrupted=True)
-        except (CommandError, DBAPIError, GamedbError) as exc:
+        except (CommandError, SQLAlchemyError, psycopg.Error, GamedbError) as exc:
+            # SQLAlchemyError: also what a connection lost inside an autocommit block leaves behind
             return _Outcome(name, [], error_line(exc), _versions_after_failure(engine, info))
         finally:
             if self.in_worker:

@@ -21,6 +21,7 @@ from alembic.util import CommandError
 
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import CommandFailed, InvalidOption
+from gamedb.migrate.revision_files import check_versions_dir
 from gamedb.migrate.run_options import KEY, RunOptions
 from gamedb.project import Project
 
@@ -34,7 +35,10 @@ def make_config(
     url: Any = None,
     **config_kwargs: Any,
 ) -> Config:
-    """A Config on the project's alembic.ini that loads `schema`'s revisions only (all if None)."""
+    """A Config on the project's alembic.ini that loads `schema`'s revisions only (all if None), after
+    checking their files (gamedb.migrate.revision_files)."""
+    for info in [schema] if schema is not None else schemas.values():
+        check_versions_dir(info, schemas)
     config = Config(str(project.ini_path), cmd_opts=cmd_opts, **config_kwargs)
     dirs: Iterable[SchemaInfo] = [schema] if schema is not None else schemas.values()
     config.set_main_option("path_separator", "os")

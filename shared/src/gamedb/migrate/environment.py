@@ -156,8 +156,7 @@ def _run_online(context: EnvironmentContext, schema: SchemaInfo) -> None:
         if url is None:
             ini = context.config.config_file_name
             project = Project(Path(ini).resolve().parent if ini else Path.cwd())
-            known = options.schemas if options is not None else None
-            url = schema_route(project, schema.name, known).url  # the schema's server ([tool.gamedb.placement])
+            url = schema_route(project, schema.name).url  # the schema's server ([tool.gamedb.placement])
         engine = migration_engine(url)
     try:
         with connect(engine) as connection:

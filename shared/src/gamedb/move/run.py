@@ -34,6 +34,7 @@ from sqlalchemy import URL
 from gamedb.discovery import SchemaInfo, get_schema
 from gamedb.errors import GamedbError, MoveFailed, MoveInterrupted, MoveRefused
 from gamedb.migrate.config import make_config
+from gamedb.migrate.revision_files import check_versions_dir
 from gamedb.migrate.run_options import set_run_options
 from gamedb.migrate.session import lock_timeout
 from gamedb.move import checks, replication
@@ -41,7 +42,7 @@ from gamedb.move.cutover import CutoverReport, cut_over, retired_on_source, tabl
 from gamedb.move.progress import CopyProgress
 from gamedb.names import VERSION_TABLE_SCHEMA
 from gamedb.project import Project
-from gamedb.roles.apply import model_statements
+from gamedb.roles.apply import model_statements, serialize_role_changes
 from gamedb.roles.model import login_statements, role_marker, session_settings
 from gamedb.server.connections import error_line, psycopg_connect
 from gamedb.server.placement import DEFAULT_SERVER, read_placement, server_url, validate_server_name, write_placement
@@ -91,6 +92,7 @@ def move_schema(
     started = time.monotonic()
     info = get_schema(schema, schemas)
     validate_server_name(to)
+    check_versions_dir(info, schemas)  # the target is built by these files: refuse unusable ones first
     source_server = read_placement(project, known=schemas).get(info.name, DEFAULT_SERVER)
     target_url = server_url(project, to)
     report = MoveReport(info.name, source_server, to)
@@ -129,7 +131,9 @@ def move_schema(
         report.revision = checks.check_source(source, info, source_server)
         checks.check_target(target, info, to)
         with _cleaned_up_on_failure(source, target, info, say, source_server):
-            report.logins = _prepare_target(project, schemas, info, source, target, target_url, source_server, report)
+            report.logins = _prepare_target(
+                project, schemas, info, source, target, target_url, source_server, report, say
+            )
             say(f"target {to}: schema {info.name} at {','.join(report.revision)} by its migrations, roles applied")
             checks.refuse_drift(source, target, info.name)
             _step("prepared", say)
@@ -201,10 +205,12 @@ def _prepare_target(
     target_url: URL,
     source_server: str,
     report: MoveReport,
+    say: Say,
 ) -> list[str]:
     """Roles, logins, the marked schema at the source's revision, no rows. Returns the logins copied."""
     ident = sql.Identifier(info.name)
     with target.transaction():  # roles, the schema and its marker together: a kill leaves all or none
+        serialize_role_changes(target, say)  # a move of another schema to this server may be at this step
         target.execute(sql.SQL("CREATE SCHEMA {}").format(ident))
         target.execute(
             sql.SQL("COMMENT ON SCHEMA {} IS {}").format(ident, sql.Literal(IN_PROGRESS.format(source_server)))
@@ -221,10 +227,10 @@ def _prepare_target(
     if tables:  # rows a revision seeded: the copy brings the source's own
         names = sql.SQL(", ").join(sql.Identifier(info.name, t) for t in tables)
         target.execute(sql.SQL("TRUNCATE {}").format(names))
-    return _copy_logins(source, target, info)
+    return _copy_logins(source, target, info, say)
 
 
-def _copy_logins(source: psycopg.Connection, target: psycopg.Connection, info: SchemaInfo) -> list[str]:
+def _copy_logins(source: psycopg.Connection, target: psycopg.Connection, info: SchemaInfo, say: Say) -> list[str]:
     """The service logins gamedb made for the schema on the source, with their password verifiers
     (never the passwords: the server stores a verifier as given), so the apps log in unchanged."""
     rows = source.execute(
@@ -232,6 +238,7 @@ def _copy_logins(source: psycopg.Connection, target: psycopg.Connection, info: S
         (role_marker("service login", info.name),),
     ).fetchall()
     with target.transaction():
+        serialize_role_changes(target, say)
         for login, verifier in rows:
             for statement in login_statements(login, info.rw_role, session_settings(info), verifier, schema=info.name):
                 target.execute(statement)
@@ -241,7 +248,7 @@ def _copy_logins(source: psycopg.Connection, target: psycopg.Connection, info: S
 def _finish(project: Project, target: psycopg.Connection, schema: str, to: str, say: Say) -> Path:
     try:
         path = write_placement(project, schema, to)
-    except OSError as exc:  # the data has moved: say so, and how to record it
+    except (OSError, GamedbError) as exc:  # the data has moved: say so, and how to record it
         raise MoveFailed(
             f"{schema} has moved to server {to!r}, but its placement could not be written ({error_line(exc)}): "
             f'rerun `gamedb move {schema} --to {to}` to write it, or set {schema} = "{to}" in '

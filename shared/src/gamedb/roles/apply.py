@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import psycopg
@@ -28,6 +29,25 @@ from gamedb.roles.model import (
 )
 from gamedb.server.connections import db_error_line, psycopg_connect
 
+# Keys of the transaction-level advisory lock every role change of gamedb takes first ("role", 0). The
+# model's statements update rows every schema shares (the database's ACL, schema `alembic`, role
+# `migrator`): two transactions doing so at once fail with "tuple concurrently updated" (XX000) or a
+# duplicate pg_authid row (23505), e.g. two `gamedb move` of different schemas to one server.
+ROLE_CHANGE_LOCK = (0x726F6C65, 0)
+
+
+def serialize_role_changes(conn: psycopg.Connection, say: Callable[[str], None] | None = None) -> None:
+    """Wait, inside `conn`'s transaction, until no other gamedb role change runs on this server;
+    say so once when there is one to wait for. Released when the transaction ends."""
+    if conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", ROLE_CHANGE_LOCK).fetchone()[0]:
+        return
+    message = "waiting for another gamedb role change on this server (roles apply, roles login or a move) to finish"
+    if say is None:
+        print(message, file=sys.stderr)
+    else:
+        say(message)
+    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", ROLE_CHANGE_LOCK)
+
 
 def model_statements(schemas: Iterable[SchemaInfo], *, adopt: Iterable[str] = ()) -> list[Statement]:
     """Everything `roles apply` runs: global roles, declared extensions, each schema, then the repair
@@ -46,6 +66,7 @@ def apply_roles(url: URL | str, schemas: list[SchemaInfo], *, adopt: Iterable[st
     """Create or repair every role, grant and setting of the model, in one transaction; roles in
     `adopt` are taken over even though gamedb did not create them."""
     with psycopg_connect(url) as conn, _refused_as_one_line("roles apply"):
+        serialize_role_changes(conn)
         for statement in model_statements(schemas, adopt=adopt):
             conn.execute(statement)
         conn.commit()
@@ -65,6 +86,7 @@ def create_login(
     group, settings = (schema.rw_role, session_settings(schema)) if schema else (MIGRATOR, DEPLOYER_SETTINGS)
     how = f"gamedb roles login {login} " + (f"--schema {schema.name}" if schema else "--migrator") + " --adopt"
     with psycopg_connect(url) as conn, _refused_as_one_line(f"roles login {login}"):
+        serialize_role_changes(conn)
         verifier = None
         if password is not None:
             # libpq computes the SCRAM verifier client-side: the password itself never reaches the server

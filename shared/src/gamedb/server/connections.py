@@ -9,7 +9,7 @@ from urllib.parse import quote, quote_plus, unquote
 
 import psycopg
 from sqlalchemy import URL, Connection, Engine, create_engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from gamedb.errors import DatabaseUnavailable, InvalidDatabaseUrl
@@ -51,7 +51,7 @@ def parse_url(raw: str, *, source: str = URL_ENV) -> URL:
     """
     expected = f"expected {DRIVER}://user@host:5432/game"
     try:
-        url = make_url(raw)
+        url = _keyword_url(raw, source) if _KEYWORD_FORM.match(raw) else make_url(raw)
     except ArgumentError:
         raise InvalidDatabaseUrl(f"{source} is not a database URL ({expected})") from None
     except ValueError:  # a port like :abc, or an IPv6 host without its closing ]
@@ -71,6 +71,37 @@ def parse_url(raw: str, *, source: str = URL_ENV) -> URL:
     except (ArgumentError, ValueError, TypeError) as exc:
         raise InvalidDatabaseUrl(f"{source} cannot be used: {redact(' '.join(str(exc).split()))}") from None
     return url
+
+
+# libpq's keyword/value form: `host=db dbname=game user=deployer` (no scheme)
+_KEYWORD_FORM = re.compile(r"^\s*[A-Za-z_]+\s*=(?!.*://)")
+
+
+def _keyword_url(raw: str, source: str) -> URL:
+    """libpq's `key=value ...` connection string as the URL it means (every other key kept as a query
+    parameter, which psycopg hands back to libpq). The refusal never repeats the string."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = {key: str(value) for key, value in conninfo_to_dict(raw).items()}
+    except psycopg.Error:
+        raise InvalidDatabaseUrl(
+            f"{source} is neither a URL nor a readable libpq key=value string (e.g. host=db dbname=game user=me)"
+        ) from None
+    host, port = params.pop("host", None), params.pop("port", None)
+    if host is not None and (host.startswith("/") or "," in host):  # a socket directory or several hosts
+        params["host"], host = host, None
+    if port is not None and (host is None or not port.isdigit()):
+        params["port"], port = port, None
+    return URL.create(
+        DRIVER,
+        username=params.pop("user", None),
+        password=params.pop("password", None),
+        host=host,
+        port=int(port) if port is not None else None,
+        database=params.pop("dbname", None),
+        query=params,
+    )
 
 
 def mask_url(url: URL | str) -> str:
@@ -129,16 +160,24 @@ def redact(text: str) -> str:
 
 
 def libpq_url(url: URL) -> str:
-    """The URL as psql understands it; a password is shown as *** (psql prompts or reads PGPASSWORD)."""
-    plain = url.set(drivername="postgresql")
-    base = mask_url(plain.set(query={}))
-    # query values stay readable (a Unix-socket directory as host=/path), secrets masked
+    """The URL as psql understands it, without its secrets (the password and any `password=` /
+    `sslpassword=` parameter are left out, so the line can be pasted: psql then asks for the
+    password, or reads PGPASSWORD or ~/.pgpass)."""
+    plain = url._replace(drivername="postgresql", password=None)  # set(password=None) keeps it
+    base = plain.set(query={}).render_as_string(hide_password=False)
+    # query values stay readable (a Unix-socket directory as host=/path)
     params = [
-        f"{key}={MASK if key.lower() in SECRET_KEYS else quote(item, safe='/,:')}"
+        f"{key}={quote(item, safe='/,:')}"
         for key, value in plain.query.items()
+        if key.lower() not in SECRET_KEYS
         for item in ([value] if isinstance(value, str) else value)
     ]
     return f"{base}?{'&'.join(params)}" if params else base
+
+
+def has_secret(url: URL) -> bool:
+    """Whether the URL carries a password (in its user-info or a query parameter)."""
+    return bool(url.password) or any(key.lower() in SECRET_KEYS for key in url.query)
 
 
 def migration_engine(url: URL) -> Engine:
@@ -186,7 +225,7 @@ def service_engine(schema: str, url: URL | str | None = None, **engine_options: 
     schemas = discover_schemas()
     info = get_schema(schema, schemas)
     if url is None:
-        url = schema_route(find_project(), info.name, known=schemas).url
+        url = schema_route(find_project(), info.name).url
     options = " ".join(
         f"-c {name}={value}"
         for name, value in (
@@ -209,8 +248,32 @@ def db_error_line(exc: BaseException) -> str:
     return redact(f"{line} [SQLSTATE {sqlstate}]" if sqlstate else line)
 
 
+# SQLAlchemy appends a link to its docs to every message: noise for a user of gamedb
+_BACKGROUND = re.compile(r"\s*\(Background on this error at: [^)]*\)")
+
+
 def error_line(exc: BaseException) -> str:
-    """Any error as one line, secrets masked: a database error's first line and SQLSTATE, else the message."""
+    """Any error as one line, secrets masked: a database error's first line and SQLSTATE, else the message.
+
+    A SQLAlchemy error caused by a database error (a connection lost mid-revision leaves "Can't
+    reconnect until invalid transaction is rolled back") is reported as that database error.
+    """
     if isinstance(exc, DBAPIError | psycopg.Error):
         return db_error_line(exc)
-    return redact(" ".join(str(exc).split()) or type(exc).__name__)
+    if isinstance(exc, SQLAlchemyError):
+        cause = database_cause(exc)
+        if cause is not None:
+            return db_error_line(cause)
+    return redact(_BACKGROUND.sub("", " ".join(str(exc).split())) or type(exc).__name__)
+
+
+def database_cause(exc: BaseException) -> BaseException | None:
+    """The database error an exception was raised from or while handling, if any."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, DBAPIError | psycopg.Error):
+            return link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return None

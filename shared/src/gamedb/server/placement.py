@@ -14,9 +14,11 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import URL
 
@@ -54,8 +56,9 @@ def validate_server_name(name: object) -> str:
 def read_placement(project: Project, known: Iterable[str] | None = None) -> dict[str, str]:
     """schema -> server name for every schema the file lists (validated); unlisted ones are on `default`.
 
-    With `known`, a listed schema no installed service declares is refused: a typo would otherwise
-    leave the real schema on `default` and send its migrations to the wrong server.
+    With `known` (every installed schema, never only those a command works on), a listed schema no
+    installed service declares is refused: a typo would otherwise leave the real schema on `default`
+    and send its migrations to the wrong server.
     """
     path = project.root / PYPROJECT
     if not path.is_file():
@@ -92,10 +95,21 @@ def server_url(project: Project, server: str) -> URL:
     return parse_url(raw, source=variable)
 
 
-def route_schemas(project: Project, names: Iterable[str], known: Iterable[str] | None = None) -> dict[str, Route]:
-    """schema -> Route for each of `names`; each server's URL is resolved once."""
+def installed_schema_names() -> list[str]:
+    """Every schema an installed service declares: what a placement line is checked against."""
+    from gamedb.discovery import discover_schemas
+
+    return list(discover_schemas())
+
+
+def route_schemas(project: Project, names: Iterable[str]) -> dict[str, Route]:
+    """schema -> Route for each of `names`; each server's URL is resolved once.
+
+    The placement table is checked against every installed schema, not against `names`: a command on
+    one schema must not fail because the table (rightly) places another.
+    """
     names = list(names)
-    placement = read_placement(project, known)
+    placement = read_placement(project, installed_schema_names())
     urls: dict[str, URL] = {}
     routes = {}
     for name in names:
@@ -106,9 +120,9 @@ def route_schemas(project: Project, names: Iterable[str], known: Iterable[str] |
     return routes
 
 
-def schema_route(project: Project, schema: str, known: Iterable[str] | None = None) -> Route:
+def schema_route(project: Project, schema: str) -> Route:
     """The server of one schema."""
-    return route_schemas(project, [schema], known)[schema]
+    return route_schemas(project, [schema])[schema]
 
 
 def by_server(routes: Mapping[str, Route]) -> dict[str, list[str]]:
@@ -120,37 +134,79 @@ def by_server(routes: Mapping[str, Route]) -> dict[str, list[str]]:
 
 
 def write_placement(project: Project, schema: str, server: str) -> Path:
-    """Record that `schema` lives on `server`: rewrite (or add, or for `default` remove) its line.
+    """Record that `schema` lives on `server`: set (or add, or for `default` remove) its key.
 
-    Only the schema's own line in `[tool.gamedb.placement]` changes; every other line, comment and
-    table of the file stays as it was. Returns the file written.
+    The file is edited as TOML (tomlkit keeps every other key, comment, quoting and layout as it
+    was), whatever form the table takes: `[tool.gamedb.placement]`, quoted keys, an inline table,
+    dotted keys. Returns the file written.
     """
     validate_server_name(server)
+    with _rewriting(project.root):
+        return _rewrite(project, schema, server)
+
+
+@contextmanager
+def _rewriting(directory: Path) -> Iterator[None]:
+    """One rewrite of the placement at a time (two moves of different schemas finishing together
+    would each write the file they read, and one line would be lost): an exclusive flock on the
+    project directory, which leaves no file behind. Where flock doesn't exist, no lock."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _rewrite(project: Project, schema: str, server: str) -> Path:
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
     path = project.root / PYPROJECT
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.is_file() else []
-    entry = re.compile(rf"\s*{re.escape(schema)}\s*=")
-    start = next((i for i, line in enumerate(lines) if line.strip() == TABLE_HEADER), None)
-    new_line = f'{schema} = "{server}"\n'
-    if start is None:
-        if server != DEFAULT_SERVER:
-            if lines and not lines[-1].endswith("\n"):
-                lines[-1] += "\n"
-            lines += ["\n" if lines else "", f"{TABLE_HEADER}\n", new_line]
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
-        found = next((i for i in range(start + 1, end) if entry.match(lines[i])), None)
-        if found is not None and server == DEFAULT_SERVER:
-            del lines[found]
-        elif found is not None:
-            comment = lines[found].split("#", 1)[1].rstrip("\n") if "#" in lines[found] else None
-            lines[found] = new_line if comment is None else f'{schema} = "{server}"  #{comment}\n'
-        elif server != DEFAULT_SERVER:
-            last = max((i for i in range(start, end) if lines[i].strip()), default=start)
-            lines.insert(last + 1, new_line)
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if text and not text.endswith("\n"):
+        text += "\n"
+    try:
+        document = tomlkit.parse(text)
+        placement = _placement_table(document, create=server != DEFAULT_SERVER)
+        if placement is not None:
+            if server != DEFAULT_SERVER:
+                placement[schema] = server
+            elif schema in placement:
+                del placement[schema]
+        new_text = tomlkit.dumps(document)
+    except (TOMLKitError, TypeError, ValueError) as exc:
+        raise InvalidPlacement(f"{PYPROJECT} can't be rewritten: {exc}") from None
     path = path.resolve()  # a symlinked pyproject.toml: rewrite the file it points to, keep the link
     tmp = path.with_suffix(".toml.gamedb-tmp")
-    tmp.write_text("".join(lines), encoding="utf-8")
+    tmp.write_text(new_text, encoding="utf-8")
     os.replace(tmp, path)  # a reader sees the old file or the new one, never half of it
     if read_placement(project).get(schema, DEFAULT_SERVER) != server:  # the edit must read back as meant
         raise InvalidPlacement(f"could not record {schema} = {server!r} in {path}: edit {TABLE_HEADER} by hand")
     return path
+
+
+def _placement_table(document: Any, *, create: bool) -> Any:
+    """The `tool.gamedb.placement` table of a tomlkit document (made when missing and `create`), else None."""
+    import tomlkit
+
+    node = document
+    for depth, key in enumerate(("tool", "gamedb", "placement")):
+        child = node.get(key)
+        if child is None:
+            if not create:
+                return None
+            if depth == 0 and document.body and not tomlkit.dumps(document).endswith("\n\n"):
+                document.add(tomlkit.nl())  # a blank line before the new table, as a person would write it
+            child = tomlkit.table(is_super_table=key != "placement")
+            node[key] = child
+            child = node[key]
+        if not isinstance(child, Mapping):
+            raise InvalidPlacement(f"{TABLE_HEADER} in {PYPROJECT}: {key!r} is not a table")
+        node = child
+    return node
