@@ -106,7 +106,7 @@ ATTACKS = [
         "ALTER DEFAULT PRIVILEGES FOR ROLE {admin} GRANT SELECT ON TABLES TO migrator",
         "new tables of {admin} would give migrator SELECT, expected not",
         "SELECT NOT EXISTS (SELECT FROM pg_default_acl d, aclexplode(d.defaclacl) a"
-        " WHERE a.grantee = 'migrator'::regrole)",
+        " WHERE d.defaclrole = current_user::regrole AND a.grantee = 'migrator'::regrole)",
     ),
     (  # types, large objects, languages
         "GRANT USAGE ON TYPE inventory.item_rarity TO auth_rw WITH GRANT OPTION",
