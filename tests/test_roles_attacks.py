@@ -208,7 +208,7 @@ def test_apply_refuses_a_security_definer_function_its_schemas_owner_does_not_ow
     assert f"function chat.run(text) is SECURITY DEFINER and owned by {owner}, expected chat_owner" in check.stdout
     assert applied.code == 1 and applied.stdout == "" and applied.stderr.count("\n") == 1, applied.output
     assert "gamedb does not take it over" in applied.stderr
-    assert "drop it, or after review run ALTER FUNCTION chat.run(text) OWNER TO chat_owner" in applied.stderr
+    assert "drop it, or after review run ALTER ROUTINE chat.run(text) OWNER TO chat_owner" in applied.stderr
     # nothing changed: above all, chat_rw was not granted EXECUTE on it
     assert roles_db.query(
         "SELECT proowner::regrole::text, proacl::text FROM pg_proc WHERE oid = 'chat.run(text)'::regprocedure"
@@ -268,6 +268,14 @@ REPORTED_ONLY = [
         "chat_svc owns table leaked, expected not",
     ),
     (
+        "ALTER DATABASE {db} SET session_replication_role = replica",
+        "database {db} sets session_replication_role=replica for every login",
+    ),
+    (
+        "ALTER ROLE ALL IN DATABASE {db} SET search_path = public, chat",
+        "database {db} sets search_path=public, chat for every login",
+    ),
+    (
         "SET ROLE chat_svc; SELECT lo_create(4343); RESET ROLE",
         "chat_svc owns large object 4343, expected not",
     ),
@@ -284,15 +292,16 @@ REPORTED_ONLY = [
 )
 def test_roles_check_names_what_changes_the_apps_rights_from_outside_the_model(gamedb, roles_db, objects, reported):
     admin = admin_name(roles_db)
-    roles_db.query(objects)
+    roles_db.query(objects.format(db=roles_db.name))
+    reported = reported.format(admin=admin, db=roles_db.name)
 
     check = gamedb("roles", "check", extra=roles_db.extra)
     applied = gamedb("roles", "apply", extra=roles_db.extra)
     again = gamedb("roles", "check", extra=roles_db.extra)
 
-    assert check.code == 1 and reported.format(admin=admin) in check.stdout, check.stdout
+    assert check.code == 1 and reported in check.stdout, check.stdout
     assert applied.code == 0, applied.output
-    assert again.code == 1 and reported.format(admin=admin) in again.stdout
+    assert again.code == 1 and reported in again.stdout
 
 
 def test_gamedb_moves_own_publication_is_not_reported(gamedb, roles_db):

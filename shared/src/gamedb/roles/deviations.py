@@ -246,7 +246,7 @@ _PARTS = [
                      p.proowner::regrole, s.owner),
               format('function %s is SECURITY DEFINER and owned by %s, not %s: gamedb does not take it over'
                      ' (its body would run with %s''s rights for every app login of schema %s); drop it,'
-                     ' or after review run ALTER FUNCTION %s OWNER TO %I', p.oid::regprocedure,
+                     ' or after review run ALTER ROUTINE %s OWNER TO %I', p.oid::regprocedure,
                      p.proowner::regrole, s.owner, s.owner, s.schema, p.oid::regprocedure, s.owner)
        FROM pg_proc p JOIN service_ns s ON s.oid = p.pronamespace
        WHERE p.prosecdef AND p.proowner::regrole::text <> s.owner

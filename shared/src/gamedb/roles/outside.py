@@ -86,4 +86,13 @@ REPORTED_ONLY = [
        JOIN pg_namespace n ON n.oid = x.ns AND n.nspname = {extensions}
        WHERE NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = x.classid AND d.objid = x.oid
                          AND d.deptype = 'e')""",
+    # settings of the database for every login (ALTER DATABASE game SET, ALTER ROLE ALL IN DATABASE game
+    # SET) that change what the apps' SQL does: triggers and foreign keys off, another search_path...
+    """SELECT 2, NULL, 'database setting',
+              format('database %I sets %s for every login', a.datname, c), NULL
+       FROM admin a JOIN pg_db_role_setting s ON s.setdatabase = a.db AND s.setrole = 0
+       CROSS JOIN LATERAL unnest(s.setconfig) c
+       WHERE split_part(c, '=', 1) IN ('session_replication_role', 'search_path', 'role', 'session_authorization',
+                                       'row_security', 'default_transaction_read_only', 'session_preload_libraries',
+                                       'local_preload_libraries')""",
 ]
