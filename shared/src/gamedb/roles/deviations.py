@@ -5,13 +5,19 @@ to, what kind, the object with found vs expected) and the statement that repairs
 prints the rows; `roles apply` (and `roles sql`) runs the same query inside a DO block and executes
 every repair, so whatever check reports, apply repairs, and an empty result means the model holds.
 
-What it governs: the attributes, memberships (both directions, ADMIN OPTION included) and stored
-settings of every managed role (migrator, `<s>_owner`, `<s>_rw`, and the logins gamedb made,
-recognised by their `COMMENT ON ROLE` marker); privileges on the current database and on schema
-`public` held by PUBLIC or a managed role; every privilege on schemas `alembic`, `extensions`, the
-service schemas, their tables, sequences and functions, and the version and checksum tables; the
-default privileges of every managed role; and ownership in the service schemas and of the version
-and checksum tables (gamedb.migrate.checksums).
+What it governs: the attributes (VALID UNTIL included), memberships (both directions, ADMIN
+option, and INHERIT/SET per grant on PostgreSQL 16+) and stored settings of every managed role
+(migrator, `<s>_owner`, `<s>_rw`, and the logins gamedb made, recognised by their `COMMENT ON ROLE`
+marker or by their membership in `<s>_rw` / migrator); privileges on the current database and on
+schema `public` held by PUBLIC or a managed role; every privilege on schemas `alembic`,
+`extensions`, the service schemas, their tables and columns, sequences, functions and types, and the
+version and checksum tables; privileges of PUBLIC or a managed role on parameters and large
+objects, of a managed role on languages, foreign-data wrappers and servers, tablespaces; the default
+privileges of every managed role and of any role in a service schema; ownership of the database,
+the shared schemas, everything in the service schemas and the version and checksum tables
+(gamedb.migrate.checksums).
+Refused (phase 0): a SECURITY DEFINER function in a service schema its owner does not own.
+Reported only: gamedb.roles.outside.
 Not governed: what unmanaged roles (a DBA's own login) hold on the database and on `public`.
 """
 
