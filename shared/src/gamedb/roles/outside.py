@@ -74,7 +74,8 @@ REPORTED_ONLY = [
          AND o.classid NOT IN ('pg_database'::regclass, 'pg_default_acl'::regclass)
          AND NOT (o.classid = 'pg_namespace'::regclass AND w.nsp IN ({alembic}, {extensions}, 'public'))
          AND NOT coalesce(w.nsp IN (SELECT schema FROM decl), false)
-         AND (m.kind <> 'owner' OR w.nsp IN ({extensions}, 'public'))""",
+         AND (m.kind IN ('rw', 'migrator', 'service login', 'deployer login')
+              OR (m.kind = 'owner' AND w.nsp IN ({extensions}, 'public')))""",
     # schema extensions is on every migration's search_path ahead of pg_catalog: a function or operator
     # there that no extension installed shadows the built-in of that name (extensions.lower(text))
     """SELECT 2, NULL, 'not part of an extension',
