@@ -10,56 +10,8 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from conftest import apply_with_psql, run_cli
+from conftest import apply_with_psql, run_cli, sqlstate
 from gamedb.server import service_engine
-
-CHAT = {
-    "chat": [
-        ("chat1", [], []),
-        (
-            "chat2",
-            ["CREATE TABLE chat.messages (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body text)"],
-            ["DROP TABLE chat.messages"],
-        ),
-    ]
-}
-
-
-@pytest.fixture
-def roles_db(gamedb, database, fleet):
-    """auth, inventory and chat (1s timeouts) under the model, at head, migrated by a deployer login."""
-    extra = fleet(CHAT)
-    schema_py = extra[0] / "game_chat" / "schema.py"
-    schema_py.write_text(
-        schema_py.read_text().replace(
-            "versions=", 'statement_timeout="1s",\n    idle_in_transaction_session_timeout="1s",\n    versions='
-        )
-    )
-    for args in (
-        ["roles", "apply"],
-        ["roles", "login", "auth_svc", "--schema", "auth"],
-        ["roles", "login", "chat_svc", "--schema", "chat"],
-        ["roles", "login", "deployer", "--migrator"],
-    ):
-        result = gamedb(*args, extra=extra)
-        assert result.code == 0, result.output
-    deployer_url = database.url.replace("postgresql+psycopg://postgres", "postgresql+psycopg://deployer", 1)
-    up = run_cli(["upgrade-all"], url=deployer_url, python_path=extra)
-    assert up.code == 0, up.stderr
-    database.extra = extra
-    database.deployer_url = deployer_url
-    return database
-
-
-def sqlstate(uri, statement, params=None):
-    """The SQLSTATE `statement` fails with when run by the login in `uri` (None: it succeeded)."""
-    with psycopg.connect(uri, autocommit=True) as conn:
-        try:
-            conn.execute(statement, params)
-        except psycopg.Error as exc:
-            return exc.sqlstate
-    return None
-
 
 DENIED_TO_AUTH_SVC = [
     "CREATE TABLE auth.mine (id int)",

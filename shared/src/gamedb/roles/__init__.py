@@ -1,3 +1,4 @@
 """Least-privilege roles: the model as SQL (`model`), the one query that lists every deviation from
-it (`deviations`), `roles check` (`check`) and `roles apply` / logins (`apply`).
+it (`deviations`, with `outside`: what it reports but never repairs), `roles check` (`check`) and
+`roles apply` / logins (`apply`).
 """

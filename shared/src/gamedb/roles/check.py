@@ -13,7 +13,7 @@ from psycopg import sql
 
 from gamedb.discovery import SchemaInfo
 from gamedb.names import EXTENSIONS_SCHEMA
-from gamedb.roles.deviations import deployer_settings_json, deviations_query, schema_arrays
+from gamedb.roles.deviations import JIT_OFF, deployer_settings_json, deviations_query, schema_arrays
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Finding:
 def check_roles(conn: psycopg.Connection, schemas: list[SchemaInfo]) -> list[Finding]:
     """Compare the database with the model for the global roles, the deployer logins and every schema."""
     query = deviations_query(schema_arrays(schemas), deployer_settings_json())
+    conn.execute(JIT_OFF)
     rows = conn.execute(sql.SQL("SELECT schema, kind, detail FROM ({}) d ORDER BY phase, 1, 2, 3").format(query))
     findings = [Finding(schema, kind, detail) for schema, kind, detail in rows]
     return _check_extensions(conn, schemas) + findings

@@ -157,12 +157,8 @@ def schema_statements(info: SchemaInfo, adopt: frozenset[str] = frozenset()) -> 
         sql.SQL("CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}").format(s, o),
         sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(s, o),
         sql.SQL("GRANT USAGE ON SCHEMA {} TO {}, {}").format(s, r, m),
-        sql.SQL("GRANT {} ON ALL TABLES IN SCHEMA {} TO {}").format(
-            sql.SQL(", ").join(map(sql.SQL, TABLE_PRIVILEGES)), s, r
-        ),
-        sql.SQL("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {} TO {}").format(s, r),
-        sql.SQL("REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA {} FROM PUBLIC").format(s),
-        sql.SQL("GRANT EXECUTE ON ALL ROUTINES IN SCHEMA {} TO {}").format(s, r),
+        # no GRANT ... ON ALL ... IN SCHEMA: it would grant on objects the owner doesn't own (a
+        # superuser's SECURITY DEFINER function); the repair grants per object, on the owner's only
         # the version table, pre-created with Alembic's own DDL, owned by the owner, closed to rw
         sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(_ident(VERSION_TABLE_SCHEMA), o),
         sql.SQL(
