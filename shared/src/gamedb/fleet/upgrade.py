@@ -105,6 +105,7 @@ def upgrade_all(
         report.servers = {name: route.server for name, route in routes.items()}
     current: dict[str, list[str]] = {}
     recorded: dict[str, dict[str, Recorded]] = {}
+    chains: dict[str, str | None] = {}
     for names in by_server(routes).values():
         engine = migration_engine(routes[names[0]].url)
         try:
@@ -112,12 +113,13 @@ def upgrade_all(
                 catalog = read_catalog(conn, [schemas[name] for name in names])
                 current |= catalog.versions
                 recorded |= catalog.checksums
+                chains |= catalog.chains
         finally:
             engine.dispose()
     indexes = {info.name: revision_index(project, schemas, info) for info in ordered}
     # refuses an applied revision edited or gone; a schema whose applied revisions lack checksum rows
     # runs (a no-op upgrade under its lock) so that they get recorded
-    unrecorded = check_fleet(ordered, current, recorded, indexes)
+    unrecorded = check_fleet(ordered, current, recorded, indexes, chains)
     for info in ordered:
         if current[info.name] == indexes[info.name].heads and not unrecorded[info.name]:
             report.already_at_head.append(info.name)
