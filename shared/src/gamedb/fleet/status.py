@@ -90,6 +90,7 @@ class CatalogSnapshot:
     versions: dict[str, list[str]]  # schema -> rows of its version table ([] when missing or empty)
     checksums: dict[str, dict[str, Recorded]] = field(default_factory=dict)  # schema -> revision -> its latest row
     chains: dict[str, str | None] = field(default_factory=dict)  # schema -> why its record can't be trusted
+    old_forms: set[str] = field(default_factory=set)  # schemas whose table is an earlier gamedb's (to convert)
 
 
 def read_catalog(connection: Connection, schemas: list[SchemaInfo]) -> CatalogSnapshot:
@@ -116,6 +117,7 @@ def read_catalog(connection: Connection, schemas: list[SchemaInfo]) -> CatalogSn
     versions: dict[str, list[str]] = {info.name: [] for info in schemas}
     recorded: dict[str, dict[str, Recorded]] = {info.name: {} for info in schemas}
     chains: dict[str, str | None] = {}
+    old_forms: set[str] = set()
     for kind, name, found in rows:
         if kind == "versions" and name in by_table:
             versions[by_table[name]] = sorted(json.loads(found))
@@ -124,12 +126,15 @@ def read_catalog(connection: Connection, schemas: list[SchemaInfo]) -> CatalogSn
             recorded[by_checksum_table[name]] = {r: Recorded(*row) for r, row in record["rows"].items()}
             if record["chain"] is not None:
                 chains[by_checksum_table[name]] = history.chain_problem(name, **record["chain"])
+            else:
+                old_forms.add(by_checksum_table[name])
     return CatalogSnapshot(
         namespaces={name for kind, name, _ in rows if kind == "schema"},
         version_tables={name for kind, name, _ in rows if kind == "table"},
         versions=versions,
         checksums=recorded,
         chains=chains,
+        old_forms=old_forms,
     )
 
 

@@ -269,7 +269,10 @@ def compare_checksums(
         row = recorded.get(revision)
         if revision not in walked and row is not None and row.checksum != file_checksum(path):
             report.problems.append(_edited(schema, revision, path, applied=False))
-    report.stale = sorted(r for r, row in recorded.items() if r not in walked and row.applied)
+    # a `repaired` row says nothing of being applied (an un-applied revision's edit may be accepted)
+    report.stale = sorted(
+        r for r, row in recorded.items() if r not in walked and row.applied and row.reason != REPAIRED
+    )
     return report
 
 

@@ -240,10 +240,10 @@ def chain_problem(
     where = f"{VERSION_TABLE_SCHEMA}.{table}"
     if rows == 0:
         return f"its history {where} is empty: its rows were deleted (truncated)"
-    if broken is not None:
-        return f"its history {where} was altered: row {broken} does not chain to the row before it (broken chain)"
     if first != 1 or first_reason != STARTED:
         return f"its history {where} lost its first rows (truncated): it starts at row {first}"
+    if broken is not None:
+        return f"its history {where} was altered: row {broken} does not chain to the row before it (broken chain)"
     if comment is None or not comment.startswith(HEAD_PREFIX):
         return f"its history {where} lost its head (the table's comment): rows may have been deleted (truncated)"
     count, _, head_hash = comment.removeprefix(HEAD_PREFIX).partition(" ")
