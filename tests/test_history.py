@@ -278,10 +278,17 @@ def test_a_superuser_who_alters_the_record_is_named_by_status_and_nothing_is_fir
     for args in (
         ["status"],
         ["status", "--no-drift", "--check"],
+        ["check-all"],
+        ["-x", "schema=chat", "check"],
         ["upgrade-all"],
         ["-x", "schema=chat", "upgrade", "head"],
+        ["-x", "schema=chat", "stamp", "chat1"],
+        ["repair-checksums", "-x", "schema=chat", "chat2"],
     ):
         result = gamedb(*args, extra=chat)
+        if args[0] == "repair-checksums":  # a refusal of repair-checksums is exit 2 and says nothing changed
+            assert result.code == 2 and problem in result.stderr and "nothing changed" in result.stderr, result.output
+            continue
         assert result.code == 1, (args, result.output)
         first_line = f"gamedb: error: schema 'chat': its history alembic.gamedb_checksums_chat {problem}; nothing was"
         assert result.stderr.startswith(first_line + " run or recorded") and result.stderr.count("\n") == 1, args

@@ -1,28 +1,31 @@
-"""Checksums of applied revisions: a revision edited after it ran is refused, not silently run past.
+"""Checksums of revisions: a revision edited after it ran is refused, not silently run past.
 
-Invariant: a row of `alembic.gamedb_checksums_<s>` (next to the version table, owned by `<s>_owner`,
-closed to app roles) holds, for one revision applied to schema `<s>`, the checksum of its file as it
-was when it ran (`applied`), when it was stamped (`stamped`), when gamedb first saw it already applied
-(`first seen`: revisions applied before gamedb kept checksums), or when someone accepted an edit on
-purpose (`repaired`, with the checksum it replaced). The row is written in the revision's own
-transaction, with its version row; a downgrade deletes the row of the revision it undoes.
+The record (gamedb.migrate.history, `alembic.gamedb_checksums_<s>`) is append-only: each row is one
+event of one revision with the checksum of its file then (`applied`, `stamped`, `first seen`:
+applied before gamedb kept checksums, `repaired`: an edit accepted on purpose, `downgraded`,
+`stamped down`, `not applied`); a revision's latest row is what is believed of it now. Rows are
+written in the revision's own transaction, with its version row.
 
 What is hashed: the revision file's text, normalized only for what editors and git change without
 anyone meaning to: a UTF-8 byte-order mark, line endings (CRLF, CR) and whitespace at the end of a
-line or of the file. Any other edit, a comment included, changes the checksum. The alternative, the
-revision's rendered offline SQL, would ignore edits that change nothing that runs, but costs an
-Alembic render of every applied revision (importing each file and its models) on every `status`,
-which today reads revision files as text only; it also can't see what a revision does through
-`op.get_bind()`, and its output moves with Alembic and SQLAlchemy versions, so upgrading either
-would raise false alarms. Ignoring comments as well would need Python's tokenizer, whose tokens
-changed between Python versions (f-strings in 3.12): the same risk. A comment-only edit is one
-`gamedb repair-checksums` away.
+line or of the file, except where a line ends inside a string literal (a multi-line SQL string: its
+trailing whitespace is part of what runs; docstrings aside, which never run). Any other edit, a
+comment included, changes the checksum. The alternative, the revision's rendered offline SQL, would
+ignore edits that change nothing that runs, but costs an Alembic render of every applied revision
+(importing each file and its models) on every `status`, which reads revision files as text only; it
+also can't see what a revision does through `op.get_bind()`, and its output moves with Alembic and
+SQLAlchemy versions, so upgrading either would raise false alarms. Only where string literals start
+and end is taken from Python's tokenizer, which every version agrees on. A comment-only edit is one
+`gamedb repair-checksums` away. Code a revision imports from its own service is not hashed: `gamedb
+lint` refuses such an import (gamedb.lint.imports).
 
-Who checks: `status`, `check`, `check-all` and `upgrade-all` compare the files with the rows they
-read, and a run of env.py that holds the schema's lock compares them again (`guard_run`); scoped
-`upgrade` and `downgrade` refuse (a changed downgrade is as dangerous as a changed upgrade), while
-`stamp`, `current` and autogenerate only record what is missing. An applied revision without a row
-is "not yet recorded": reported, never refused, and recorded by the next run holding the lock.
+Who checks: `status`, `check`, `check-all`, `upgrade-all` and `move` compare the files with the rows
+they read, and every run of env.py that holds the schema's lock compares them again (`guard_run`:
+upgrade, downgrade, stamp, current, autogenerate); a `--sql` plan carries the comparison into the
+script (`offline_guard_statement`), checked where it is applied. Refused: an applied revision whose
+file differs or is gone, a revision recorded once whose file differs now, and an altered record
+(a broken or truncated chain). An applied revision never recorded is "not yet recorded": reported,
+never refused, and recorded `first seen` by the next run holding the lock.
 """
 
 from __future__ import annotations
