@@ -37,7 +37,12 @@ CHAT = {
         ("chat3", [NOTES], ["DROP TABLE chat.notes"]),
     ]
 }
-ROWS = "SELECT revision, checksum, file, reason FROM alembic.gamedb_checksums_chat ORDER BY 1"
+# each revision's latest row in the record (which is append-only: gamedb.migrate.history)
+ROWS = (
+    "SELECT revision, checksum, file, reason FROM (SELECT DISTINCT ON (revision) * FROM alembic.gamedb_checksums_chat"
+    " WHERE revision <> '' ORDER BY revision, seq DESC) latest ORDER BY 1"
+)
+APPLIED_ROWS = ROWS.replace("latest ORDER BY 1", "latest WHERE reason NOT IN ('downgraded', 'stamped down') ORDER BY 1")
 EVERYTHING = """
 SELECT (SELECT array_agg(version_num ORDER BY 1) FROM alembic.alembic_version_chat),
        (SELECT array_agg(row(revision, checksum, file, reason, recorded_at)::text ORDER BY 1)
@@ -76,7 +81,7 @@ def test_each_applied_revision_gets_the_checksum_of_its_file_next_to_its_version
     assert database.query(ROWS) == expected_rows(chat)
     who = database.query("SELECT DISTINCT recorded_by, recorded_as FROM alembic.gamedb_checksums_chat")
     assert who == [("postgres", "postgres")]
-    assert database.query("SELECT count(*) FROM alembic.gamedb_checksums_auth") == [(2,)]
+    assert database.query("SELECT count(*) FROM alembic.gamedb_checksums_auth WHERE revision <> ''") == [(2,)]
     assert file_checksum(revision_file(chat, "chat1")).startswith("sha256:")
 
 
@@ -181,14 +186,19 @@ def test_repair_checksums_accepts_an_intended_edit_and_records_who_and_when(chat
     repaired = gamedb("repair-checksums", "-x", "schema=chat", "chat2", extra=chat)
 
     assert repaired.code == 0, repaired.output
-    when = database.query("SELECT recorded_at::text FROM alembic.gamedb_checksums_chat WHERE revision = 'chat2'")
+    when = database.query(
+        "SELECT recorded_at::text FROM alembic.gamedb_checksums_chat WHERE revision = 'chat2' ORDER BY seq DESC LIMIT 1"
+    )
     assert repaired.stdout == (
         f"chat: accepted chat2 ({path.name}) as {file_checksum(path)}, by postgres at {when[0][0]}\n"
     )
     assert database.query(
         "SELECT checksum, reason, recorded_by, recorded_as, replaced_checksum, recorded_at > now() - interval '1 hour'"
-        " FROM alembic.gamedb_checksums_chat WHERE revision = 'chat2'"
-    ) == [(file_checksum(path), "repaired", "postgres", "postgres", old, True)]
+        " FROM alembic.gamedb_checksums_chat WHERE revision = 'chat2' ORDER BY seq"
+    ) == [
+        (old, "applied", "postgres", "postgres", None, True),  # the record keeps what it replaced
+        (file_checksum(path), "repaired", "postgres", "postgres", old, True),
+    ]
     for command in (["status", "--check"], ["check-all"], ["-x", "schema=chat", "check"], ["upgrade-all"]):
         result = gamedb(*command, extra=chat)
         assert result.code == 0, (command, result.output)
@@ -228,14 +238,35 @@ def test_repair_checksums_cannot_accept_a_file_that_is_gone(chat, gamedb):
     )
 
 
-@pytest.mark.parametrize("before_the_feature", ["no rows", "no table"])
+OLD_FORM = (  # the checksum table as gamedb made it before its record was append-only (95b7b63)
+    "DROP TABLE alembic.gamedb_checksums_chat; DROP FUNCTION alembic.gamedb_record_chat;"
+    "CREATE TABLE alembic.gamedb_checksums_chat (revision VARCHAR(32) NOT NULL, checksum TEXT NOT NULL,"
+    " file TEXT NOT NULL, reason TEXT NOT NULL, recorded_at TIMESTAMPTZ NOT NULL DEFAULT now(),"
+    " recorded_by TEXT NOT NULL DEFAULT session_user, recorded_as TEXT NOT NULL DEFAULT current_user,"
+    " replaced_checksum TEXT, CONSTRAINT gamedb_checksums_chat_pkey PRIMARY KEY (revision))"
+)
+
+
+def old_form(database, extra: list[Path], revisions: tuple[str, ...] = ()) -> None:
+    """Replace chat's record with an old-form table holding rows for `revisions` (as they were applied)."""
+    database.query(OLD_FORM)
+    for rev in revisions:
+        path = revision_file(extra, rev)
+        database.query(
+            "INSERT INTO alembic.gamedb_checksums_chat (revision, checksum, file, reason)"
+            " VALUES (%s, %s, %s, 'applied')",
+            (rev, file_checksum(path), path.name),
+        )
+
+
+@pytest.mark.parametrize("before_the_feature", ["an old-form table without rows", "no table"])
 def test_revisions_applied_before_checksums_existed_are_recorded_on_the_next_run_without_a_refusal(
     chat, gamedb, database, before_the_feature
 ):
     if before_the_feature == "no table":
         database.query("DROP TABLE alembic.gamedb_checksums_chat")
     else:
-        database.query("DELETE FROM alembic.gamedb_checksums_chat")
+        old_form(database, chat)
     note = "chat: checksums not yet recorded for 3 applied revision(s); the next upgrade of the schema records them\n"
 
     status = gamedb("status", "--check", extra=chat)
@@ -260,7 +291,7 @@ def test_revisions_applied_before_checksums_existed_are_recorded_on_the_next_run
 
 
 def test_a_scoped_upgrade_records_the_missing_rows_too(chat, gamedb, database):
-    database.query("DELETE FROM alembic.gamedb_checksums_chat WHERE revision <> 'chat3'")
+    old_form(database, chat, ("chat3",))
 
     upgraded = gamedb("-x", "schema=chat", "upgrade", "head", extra=chat)
 
@@ -272,15 +303,17 @@ def test_a_scoped_upgrade_records_the_missing_rows_too(chat, gamedb, database):
     ]
 
 
-def test_a_downgrade_removes_the_row_of_the_revision_it_undoes_and_the_upgrade_puts_it_back(chat, gamedb, database):
+def test_a_downgrade_marks_the_revision_it_undoes_downgraded_and_the_upgrade_applied_again(chat, gamedb, database):
     down = gamedb("-x", "schema=chat", "downgrade", "-1", extra=chat)
 
     assert down.code == 0, down.output
-    assert database.query(ROWS) == expected_rows(chat)[:2]
+    assert database.query(APPLIED_ROWS) == expected_rows(chat)[:2]
+    assert [row[::3] for row in database.query(ROWS)][2] == ("chat3", "downgraded")
     assert gamedb("-x", "schema=chat", "downgrade", "base", extra=chat).code == 0
-    assert database.query(ROWS) == []
+    assert database.query(APPLIED_ROWS) == []
     assert gamedb("-x", "schema=chat", "upgrade", "head", extra=chat).code == 0
     assert database.query(ROWS) == expected_rows(chat)
+    assert database.query("SELECT count(*) FROM alembic.gamedb_checksums_chat") == [(1 + 3 + 3 + 3,)]
 
 
 def test_the_sql_plan_writes_the_checksums_and_psql_gives_the_rows_an_online_run_gives(gamedb, fleet, database, psql):
@@ -294,25 +327,25 @@ def test_the_sql_plan_writes_the_checksums_and_psql_gives_the_rows_an_online_run
     plan = gamedb("upgrade-all", "--sql", extra=extra)
 
     assert scoped.code == 0 and plan.code == 0, scoped.output + plan.output
-    assert scoped.stdout.count('INSERT INTO "alembic"."gamedb_checksums_chat"') == 3
+    assert scoped.stdout.count('SELECT "alembic"."gamedb_record_chat"(\'chat') == 3
     for schema, revisions in (("auth", 2), ("chat", 3)):
-        assert plan.stdout.count(f'INSERT INTO "alembic"."gamedb_checksums_{schema}" ') == revisions
+        assert plan.stdout.count(f'SELECT "alembic"."gamedb_record_{schema}"(') == revisions
     applied = apply_with_psql(psql, database, scoped.stdout, single_transaction=True)
     assert applied.returncode == 0, applied.stderr
     assert database.query(ROWS) == online_rows == expected_rows(extra)
     assert gamedb("status", "--check", "--no-drift", extra=extra).output.count("not yet recorded") == 0
 
 
-def test_the_sql_plan_of_a_downgrade_deletes_the_rows(gamedb, fleet):
+def test_the_sql_plan_of_a_downgrade_marks_the_rows_downgraded(gamedb, fleet):
     extra = fleet(CHAT)
 
     plan = gamedb("-x", "schema=chat", "downgrade", "chat3:chat1", "--sql", extra=extra)
 
     assert plan.code == 0, plan.output
-    deletes = [line for line in plan.stdout.splitlines() if line.startswith('DELETE FROM "alembic"."gamedb_checksums')]
-    assert deletes == [
-        'DELETE FROM "alembic"."gamedb_checksums_chat" WHERE revision = \'chat3\';',
-        'DELETE FROM "alembic"."gamedb_checksums_chat" WHERE revision = \'chat2\';',
+    marks = [line for line in plan.stdout.splitlines() if line.startswith('SELECT "alembic"."gamedb_record_chat"')]
+    assert [line.split("(")[1].split(", ")[:2] for line in marks] == [
+        ["'chat3'", "'downgraded'"],
+        ["'chat2'", "'downgraded'"],
     ]
 
 
@@ -330,10 +363,10 @@ def test_the_checksum_table_is_closed_to_the_app_role_and_repair_records_the_dep
     assert run_cli(["upgrade-all"], url=deployer_url, python_path=extra).code == 0
     assert database.query(
         "SELECT relowner::regrole::text FROM pg_class WHERE oid = 'alembic.gamedb_checksums_chat'::regclass"
-    ) == [("chat_owner",)]
-    assert database.query("SELECT DISTINCT recorded_by, recorded_as FROM alembic.gamedb_checksums_chat") == [
-        ("deployer", "chat_owner")
-    ]
+    ) == [("gamedb_history",)]
+    assert database.query(
+        "SELECT DISTINCT recorded_by, recorded_as FROM alembic.gamedb_checksums_chat WHERE revision <> ''"
+    ) == [("deployer", "chat_owner")]
 
     for statement in (
         "SELECT * FROM alembic.gamedb_checksums_chat",
@@ -360,6 +393,7 @@ def test_the_checksum_table_is_closed_to_the_app_role_and_repair_records_the_dep
     assert repaired.code == 0, repaired.output
     assert database.query(
         "SELECT reason, recorded_by, recorded_as FROM alembic.gamedb_checksums_chat WHERE revision = 'chat2'"
+        " ORDER BY seq DESC LIMIT 1"
     ) == [("repaired", "deployer", "chat_owner")]
     assert run_cli(["status", "--check", "--no-drift"], url=deployer_url, python_path=extra).code == 0
     assert gamedb("roles", "check", extra=extra).code == 0
@@ -403,20 +437,21 @@ def test_a_revision_that_fails_leaves_no_checksum_row_behind(chat, gamedb, datab
     assert database.query(ROWS) == expected_rows(chat)
 
 
-def test_stamp_and_current_do_not_refuse_and_a_stamp_records_what_it_stamps(chat, gamedb, database):
-    edit(revision_file(chat, "chat2"), COMMENT_EDIT)
+def test_a_stamp_records_what_it_stamps(chat, gamedb, database):
     assert gamedb("-x", "schema=chat", "current", extra=chat).code == 0
-    assert gamedb("-x", "schema=chat", "stamp", "head", extra=chat).code == 0
-    edit(revision_file(chat, "chat2"), COMMENT_EDIT[::-1])  # restored
     assert gamedb("-x", "schema=chat", "downgrade", "base", extra=chat).code == 0
 
     stamped = gamedb("-x", "schema=chat", "stamp", "head", extra=chat)
 
     assert stamped.code == 0, stamped.output
-    assert [(rev, reason) for rev, _, _, reason in database.query(ROWS)] == [("chat3", "stamped")]
+    assert [(rev, reason) for rev, _, _, reason in database.query(ROWS)] == [
+        ("chat1", "downgraded"),
+        ("chat2", "downgraded"),
+        ("chat3", "stamped"),
+    ]
     assert gamedb("-x", "schema=chat", "upgrade", "head", extra=chat).code == 0
     assert [(rev, reason) for rev, _, _, reason in database.query(ROWS)] == [
-        ("chat1", "first seen"),
+        ("chat1", "first seen"),  # applied below the stamped revision: recorded by the next run
         ("chat2", "first seen"),
         ("chat3", "stamped"),
     ]

@@ -69,9 +69,9 @@ def test_every_object_is_owned_by_its_schemas_owner_after_a_deployer_ran_the_mig
         ("alembic_version_auth", "auth_owner"),
         ("alembic_version_chat", "chat_owner"),
         ("alembic_version_inventory", "inventory_owner"),
-        ("gamedb_checksums_auth", "auth_owner"),
-        ("gamedb_checksums_chat", "chat_owner"),
-        ("gamedb_checksums_inventory", "inventory_owner"),
+        ("gamedb_checksums_auth", "gamedb_history"),  # the record: no login is a member of its owner
+        ("gamedb_checksums_chat", "gamedb_history"),
+        ("gamedb_checksums_inventory", "gamedb_history"),
     ]
 
 
@@ -494,8 +494,23 @@ DRIFTS = [
     ),
     (
         "ALTER TABLE alembic.gamedb_checksums_auth OWNER TO deployer",
-        "checksum table alembic.gamedb_checksums_auth is owned by deployer, expected auth_owner",
+        "checksum table alembic.gamedb_checksums_auth is owned by deployer, expected gamedb_history",
         ("deployer", "DELETE FROM alembic.gamedb_checksums_auth"),
+    ),
+    (
+        "GRANT gamedb_history TO deployer",
+        "deployer is a member of gamedb_history, expected not",
+        ("deployer", "SET ROLE gamedb_history"),
+    ),
+    (
+        "ALTER FUNCTION alembic.gamedb_record_auth(text, text, text, text, text) OWNER TO auth_owner",
+        "function alembic.gamedb_record_auth(text,text,text,text,text) is owned by auth_owner, expected gamedb_history",
+        "SELECT proowner::regrole::text = 'gamedb_history' FROM pg_proc WHERE proname = 'gamedb_record_auth'",
+    ),
+    (
+        "GRANT EXECUTE ON FUNCTION alembic.gamedb_record_auth(text, text, text, text, text) TO migrator",
+        "migrator has EXECUTE on function alembic.gamedb_record_auth(text,text,text,text,text), expected not",
+        ("deployer", "SELECT alembic.gamedb_record_auth('x', 'repaired', 'x', 'x', NULL)"),
     ),
     (
         "GRANT USAGE ON SCHEMA alembic TO auth_rw; GRANT SELECT, UPDATE ON alembic.gamedb_checksums_auth TO auth_rw",

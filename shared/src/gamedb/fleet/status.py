@@ -21,6 +21,7 @@ from sqlalchemy import URL, Connection
 from gamedb.autogen.drift import schema_drift
 from gamedb.discovery import SchemaInfo
 from gamedb.fleet.order import revision_index, upgrade_order
+from gamedb.migrate import history
 from gamedb.migrate.checksums import Recorded, check_fleet
 from gamedb.migrate.revision_index import RevisionIndex, UnreadableRevisions
 from gamedb.names import EXTENSIONS_SCHEMA, VERSION_TABLE_SCHEMA
@@ -41,6 +42,7 @@ DECLARE
     version_table text;
     found jsonb := '{{}}';
     rows jsonb;
+    chain jsonb;
 BEGIN
     FOR version_table IN
         SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -56,9 +58,15 @@ BEGIN
         SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = {schema} AND c.relkind IN ('r', 'p') AND c.relname = ANY({checksum_tables})
     LOOP
-        EXECUTE format('SELECT coalesce(jsonb_object_agg(revision, jsonb_build_array(checksum, file)), ''{{}}'')'
-                       ' FROM %I.%I', {schema}, version_table) INTO rows;
-        found := found || jsonb_build_object(version_table, rows);
+        IF EXISTS (SELECT FROM pg_attribute WHERE attrelid = format('%I.%I', {schema}, version_table)::regclass
+                   AND attname = 'row_hash' AND NOT attisdropped) THEN
+            EXECUTE format({latest}, {schema}, version_table, format('%I.%I', {schema}, version_table)) INTO rows;
+            EXECUTE format({chain}, {schema}, version_table, format('%I.%I', {schema}, version_table)) INTO chain;
+        ELSE  -- the form of an earlier gamedb, until a run converts it (gamedb.migrate.history)
+            EXECUTE format({old_form}, {schema}, version_table) INTO rows;
+            chain := 'null';
+        END IF;
+        found := found || jsonb_build_object(version_table, jsonb_build_object('rows', rows, 'chain', chain));
     END LOOP;
     PERFORM set_config('gamedb.checksum_rows', found::text, true);
 END $gamedb$;
@@ -80,7 +88,9 @@ class CatalogSnapshot:
     namespaces: set[str]
     version_tables: set[str]  # every table of schema `alembic`
     versions: dict[str, list[str]]  # schema -> rows of its version table ([] when missing or empty)
-    checksums: dict[str, dict[str, Recorded]] = field(default_factory=dict)  # schema -> revision -> its row
+    checksums: dict[str, dict[str, Recorded]] = field(default_factory=dict)  # schema -> revision -> its latest row
+    chains: dict[str, str | None] = field(default_factory=dict)  # schema -> why its record can't be trusted
+    old_forms: set[str] = field(default_factory=set)  # schemas whose table is an earlier gamedb's (to convert)
 
 
 def read_catalog(connection: Connection, schemas: list[SchemaInfo]) -> CatalogSnapshot:
@@ -95,6 +105,9 @@ def read_catalog(connection: Connection, schemas: list[SchemaInfo]) -> CatalogSn
                 schema=sql.Literal(VERSION_TABLE_SCHEMA),
                 declared=sql.Literal(sorted(by_table)),
                 checksum_tables=sql.Literal(sorted(by_checksum_table)),
+                latest=sql.Literal(history.LATEST_JSON),
+                chain=sql.Literal(history.CHAIN_JSON),
+                old_form=sql.Literal(history.OLD_FORM_JSON),
             )
             cursor.execute(script.as_string(cursor))  # no parameters: one simple-protocol request
             cursor.nextset()  # past the DO block's empty result
@@ -103,16 +116,25 @@ def read_catalog(connection: Connection, schemas: list[SchemaInfo]) -> CatalogSn
             cursor.close()
     versions: dict[str, list[str]] = {info.name: [] for info in schemas}
     recorded: dict[str, dict[str, Recorded]] = {info.name: {} for info in schemas}
+    chains: dict[str, str | None] = {}
+    old_forms: set[str] = set()
     for kind, name, found in rows:
         if kind == "versions" and name in by_table:
             versions[by_table[name]] = sorted(json.loads(found))
         elif kind == "checksums" and name in by_checksum_table:
-            recorded[by_checksum_table[name]] = {r: Recorded(*row) for r, row in json.loads(found).items()}
+            record = json.loads(found)
+            recorded[by_checksum_table[name]] = {r: Recorded(*row) for r, row in record["rows"].items()}
+            if record["chain"] is not None:
+                chains[by_checksum_table[name]] = history.chain_problem(name, **record["chain"])
+            else:
+                old_forms.add(by_checksum_table[name])
     return CatalogSnapshot(
         namespaces={name for kind, name, _ in rows if kind == "schema"},
         version_tables={name for kind, name, _ in rows if kind == "table"},
         versions=versions,
         checksums=recorded,
+        chains=chains,
+        old_forms=old_forms,
     )
 
 
@@ -233,7 +255,8 @@ def _server_status(
         engine.dispose()  # before any worker forks: a child must not inherit a live connection
     current = catalog.versions
     indexes = {info.name: revision_index(project, schemas, info) for info in ordered}
-    unrecorded = check_fleet(ordered, current, catalog.checksums, indexes)  # refuses an applied revision edited
+    # refuses an applied revision edited or gone, and an altered record
+    unrecorded = check_fleet(ordered, current, catalog.checksums, indexes, catalog.chains)
     problems = {info.name: version_rows_problem(indexes[info.name], current[info.name]) for info in ordered}
     pending = {
         info.name: [] if problems[info.name] else pending_revisions(indexes[info.name], current[info.name])

@@ -114,6 +114,8 @@ def upgrade_all(
         report.servers = {name: route.server for name, route in routes.items()}
     current: dict[str, list[str]] = {}
     recorded: dict[str, dict[str, Recorded]] = {}
+    chains: dict[str, str | None] = {}
+    old_forms: set[str] = set()  # a run under the schema's lock converts the table (gamedb.migrate.history)
     for names in by_server(routes).values():
         engine = migration_engine(routes[names[0]].url)
         try:
@@ -121,14 +123,16 @@ def upgrade_all(
                 catalog = read_catalog(conn, [schemas[name] for name in names])
                 current |= catalog.versions
                 recorded |= catalog.checksums
+                chains |= catalog.chains
+                old_forms |= catalog.old_forms
         finally:
             engine.dispose()
     indexes = {info.name: revision_index(project, schemas, info) for info in ordered}
     # refuses an applied revision edited or gone; a schema whose applied revisions lack checksum rows
     # runs (a no-op upgrade under its lock) so that they get recorded
-    unrecorded = check_fleet(ordered, current, recorded, indexes)
+    unrecorded = check_fleet(ordered, current, recorded, indexes, chains)
     for info in ordered:
-        if current[info.name] == indexes[info.name].heads and not unrecorded[info.name]:
+        if current[info.name] == indexes[info.name].heads and not unrecorded[info.name] and info.name not in old_forms:
             report.already_at_head.append(info.name)
     todo = [info for info in ordered if info.name not in report.already_at_head]
     for info in todo:

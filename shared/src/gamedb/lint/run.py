@@ -12,6 +12,7 @@ from gamedb.discovery import SchemaInfo
 from gamedb.errors import InvalidLintMarker, InvalidOption
 from gamedb.lint.baseline import BASELINE_NAME, Key, read_baseline, write_baseline
 from gamedb.lint.findings import Finding, flagged_statement
+from gamedb.lint.imports import import_findings
 from gamedb.lint.markers import Marker, read_markers
 from gamedb.lint.refresh import RULES as GAMEDB_RULES
 from gamedb.lint.refresh import refresh_findings, unique_indexed_views
@@ -55,6 +56,9 @@ def lint_project(project: Project, schemas: dict[str, SchemaInfo], options: Lint
         starts = resolve_since(options.since, revisions)
         revisions = {name: revisions_after(revisions[name], rev) for name, rev in starts.items()}
     linted = [r for rs in revisions.values() for r in rs]
+    refused = import_findings(
+        [(r.schema, r.revision, r.path, shown_path(project, r.path), schemas[r.schema].versions_dir) for r in linted]
+    )
     markers = checked_markers(project, linted)
     findings = squawk_findings(project, schemas, linted, options.exclude)
     silencing = {(m.revision.schema, m.revision.revision, m.rule) for m in markers}
@@ -71,18 +75,18 @@ def lint_project(project: Project, schemas: dict[str, SchemaInfo], options: Lint
             old = read_baseline(path, shown)
             counts.update({key: n for key, n in old.items() if key[0] not in chosen})
         write_baseline(path, shown, counts)
-        return LintReport(kept, suppressed=0, stale=0, baseline=shown, written=True, **common)
+        return LintReport(refused + kept, suppressed=0, stale=0, baseline=shown, written=True, **common)
 
     path = options.baseline_file or project.root / BASELINE_NAME
     if not options.use_baseline or (options.baseline_file is None and not path.exists()):
-        return LintReport(kept, suppressed=0, stale=0, baseline=None, **common)
+        return LintReport(refused + kept, suppressed=0, stale=0, baseline=None, **common)
     shown = shown_path(project, path)
     accepted = read_baseline(path, shown)
     new, suppressed = beyond_baseline(kept, accepted)
     linted_keys = {(r.schema, r.revision) for r in linted}
     found_keys = {f.key for f in kept}
     stale = sum(1 for key in accepted if key[:2] in linted_keys and key not in found_keys)
-    return LintReport(new, suppressed=suppressed, stale=stale, baseline=shown, **common)
+    return LintReport(refused + new, suppressed=suppressed, stale=stale, baseline=shown, **common)
 
 
 def beyond_baseline(findings: list[Finding], accepted: Counter[Key]) -> tuple[list[Finding], int]:

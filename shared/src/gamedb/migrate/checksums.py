@@ -1,28 +1,31 @@
-"""Checksums of applied revisions: a revision edited after it ran is refused, not silently run past.
+"""Checksums of revisions: a revision edited after it ran is refused, not silently run past.
 
-Invariant: a row of `alembic.gamedb_checksums_<s>` (next to the version table, owned by `<s>_owner`,
-closed to app roles) holds, for one revision applied to schema `<s>`, the checksum of its file as it
-was when it ran (`applied`), when it was stamped (`stamped`), when gamedb first saw it already applied
-(`first seen`: revisions applied before gamedb kept checksums), or when someone accepted an edit on
-purpose (`repaired`, with the checksum it replaced). The row is written in the revision's own
-transaction, with its version row; a downgrade deletes the row of the revision it undoes.
+The record (gamedb.migrate.history, `alembic.gamedb_checksums_<s>`) is append-only: each row is one
+event of one revision with the checksum of its file then (`applied`, `stamped`, `first seen`:
+applied before gamedb kept checksums, `repaired`: an edit accepted on purpose, `downgraded`,
+`stamped down`, `not applied`); a revision's latest row is what is believed of it now. Rows are
+written in the revision's own transaction, with its version row.
 
 What is hashed: the revision file's text, normalized only for what editors and git change without
 anyone meaning to: a UTF-8 byte-order mark, line endings (CRLF, CR) and whitespace at the end of a
-line or of the file. Any other edit, a comment included, changes the checksum. The alternative, the
-revision's rendered offline SQL, would ignore edits that change nothing that runs, but costs an
-Alembic render of every applied revision (importing each file and its models) on every `status`,
-which today reads revision files as text only; it also can't see what a revision does through
-`op.get_bind()`, and its output moves with Alembic and SQLAlchemy versions, so upgrading either
-would raise false alarms. Ignoring comments as well would need Python's tokenizer, whose tokens
-changed between Python versions (f-strings in 3.12): the same risk. A comment-only edit is one
-`gamedb repair-checksums` away.
+line or of the file, except where a line ends inside a string literal (a multi-line SQL string: its
+trailing whitespace is part of what runs; docstrings aside, which never run). Any other edit, a
+comment included, changes the checksum. The alternative, the revision's rendered offline SQL, would
+ignore edits that change nothing that runs, but costs an Alembic render of every applied revision
+(importing each file and its models) on every `status`, which reads revision files as text only; it
+also can't see what a revision does through `op.get_bind()`, and its output moves with Alembic and
+SQLAlchemy versions, so upgrading either would raise false alarms. Only where string literals start
+and end is taken from Python's tokenizer, which every version agrees on. A comment-only edit is one
+`gamedb repair-checksums` away. Code a revision imports from its own service is not hashed: `gamedb
+lint` refuses such an import (gamedb.lint.imports).
 
-Who checks: `status`, `check`, `check-all` and `upgrade-all` compare the files with the rows they
-read, and a run of env.py that holds the schema's lock compares them again (`guard_run`); scoped
-`upgrade` and `downgrade` refuse (a changed downgrade is as dangerous as a changed upgrade), while
-`stamp`, `current` and autogenerate only record what is missing. An applied revision without a row
-is "not yet recorded": reported, never refused, and recorded by the next run holding the lock.
+Who checks: `status`, `check`, `check-all`, `upgrade-all` and `move` compare the files with the rows
+they read, and every run of env.py that holds the schema's lock compares them again (`guard_run`:
+upgrade, downgrade, stamp, current, autogenerate); a `--sql` plan carries the comparison into the
+script (`offline_guard_statement`), checked where it is applied. Refused: an applied revision whose
+file differs or is gone, a revision recorded once whose file differs now, and an altered record
+(a broken or truncated chain). An applied revision never recorded is "not yet recorded": reported,
+never refused, and recorded `first seen` by the next run holding the lock.
 """
 
 from __future__ import annotations
@@ -33,11 +36,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 from psycopg import sql
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from gamedb.errors import AppliedRevisionChanged, ChecksumRepairRefused, VersionTableMissing
+from gamedb.migrate import history
+from gamedb.migrate.history import UNAPPLIED_REASONS
 from gamedb.names import VERSION_TABLE_SCHEMA, quote_literal
 
 if TYPE_CHECKING:
@@ -52,16 +58,72 @@ ALGORITHM = "sha256"
 
 # How a row came to be (the `reason` column).
 APPLIED, STAMPED, FIRST_SEEN, REPAIRED = "applied", "stamped", "first seen", "repaired"
+DOWNGRADED, STAMPED_DOWN, NOT_APPLIED = UNAPPLIED_REASONS
 
 
 def normalized_text(data: bytes) -> bytes:
-    """A revision file's bytes as they are hashed: no BOM, LF line ends, no trailing whitespace."""
+    """A revision file's bytes as they are hashed: no BOM, LF line ends, no trailing whitespace outside
+    string literals (a line that ends inside a multi-line string keeps its trailing whitespace: it is
+    part of the string, so of what runs)."""
     try:
         decoded = data.decode("utf-8-sig")
     except UnicodeDecodeError:  # not a file Python would import by default: hash it as it is
         return data
     lines = decoded.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    return "\n".join(line.rstrip(" \t\f\v") for line in lines).rstrip("\n").encode("utf-8")
+    inside = _lines_ending_inside_strings("\n".join(lines))
+    if inside is None:  # not Python the tokenizer reads: only line endings and the BOM are normalized
+        return "\n".join(lines).encode("utf-8")
+    kept = [line if number in inside else line.rstrip(" \t\f\v") for number, line in enumerate(lines, 1)]
+    return "\n".join(kept).rstrip("\n").encode("utf-8")
+
+
+def _lines_ending_inside_strings(source: str) -> set[int] | None:
+    """Line numbers (1-based) whose end lies inside a string literal; None when the text doesn't tokenize.
+
+    A STRING token (or an f-string, FSTRING_START to FSTRING_END on Python 3.12+) spanning rows
+    a..b makes rows a..b-1 end inside it. Only where literals start and end is used, which every
+    Python version's tokenizer agrees on.
+    """
+    import io
+    import tokenize
+
+    fstring_start = getattr(tokenize, "FSTRING_START", None)
+    fstring_end = getattr(tokenize, "FSTRING_END", None)
+    inside: set[int] = set()
+    opened: list[int] = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.STRING:
+                inside.update(range(token.start[0], token.end[0]))
+            elif fstring_start is not None and token.type == fstring_start:
+                opened.append(token.start[0])
+            elif fstring_end is not None and token.type == fstring_end and opened:
+                inside.update(range(opened.pop(), token.end[0]))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    return inside - _docstring_lines(source)
+
+
+def _docstring_lines(source: str) -> set[int]:
+    """Lines of docstrings (a module's, class's or function's first statement, a string): they never
+    run, and Alembic's template writes `Revises: ` with a trailing space that editors strip."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                lines.update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
+    return lines
 
 
 def file_checksum(path: Path) -> str:
@@ -71,10 +133,15 @@ def file_checksum(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Recorded:
-    """One row of a schema's checksum table."""
+    """The latest row of one revision in a schema's record (gamedb.migrate.history)."""
 
     checksum: str
     file: str  # the file's name in the versions directory when it was recorded
+    reason: str = APPLIED
+
+    @property
+    def applied(self) -> bool:
+        return self.reason not in UNAPPLIED_REASONS
 
 
 @dataclass(frozen=True)
@@ -116,6 +183,17 @@ def script_lookup(script: ScriptDirectory) -> Lookup:
     return find
 
 
+def script_files(script: ScriptDirectory) -> dict[str, Path]:
+    """Every revision file Alembic loaded for the run: revision id -> path."""
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+
+    try:
+        return {r.revision: Path(r.path) for r in script.walk_revisions() if getattr(r, "path", None)}
+    except (RevisionError, CommandError):  # a cut graph: guard_run reports the missing file itself
+        return {}
+
+
 def applied_revisions(version_rows: list[str], lookup: Lookup) -> list[tuple[str, Found | None]]:
     """Every revision at or below the version rows, oldest first; None for one whose file is gone
     (nothing below it can be walked: the graph is cut there)."""
@@ -140,20 +218,40 @@ def applied_revisions(version_rows: list[str], lookup: Lookup) -> list[tuple[str
 
 @dataclass
 class ChecksumReport:
-    """One schema's applied revisions compared with its checksum rows."""
+    """One schema's applied revisions compared with its record."""
 
     schema: str
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (revision, one line): changed or gone
-    unrecorded: list[str] = field(default_factory=list)  # applied, file present, no row yet
-    stale: list[str] = field(default_factory=list)  # rows of revisions that are not applied
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (revision, one line): changed, gone, altered
+    unrecorded: list[str] = field(default_factory=list)  # applied, file present, never recorded
+    stale: list[str] = field(default_factory=list)  # recorded as applied, no longer applied
     checksums: dict[str, tuple[str, Path]] = field(default_factory=dict)  # applied revision -> (checksum, file)
 
 
+def _edited(schema: SchemaInfo, revision: str, path: Path, applied: bool) -> tuple[str, str]:
+    when = "after it was applied" if applied else "after it was recorded (applied once, now un-applied)"
+    what = "applied revision" if applied else "revision"
+    return (
+        revision,
+        f"schema {schema.name!r}: {what} {revision} was edited {when}: {path} differs from the checksum "
+        f"recorded for it; restore the file, or accept the change with gamedb repair-checksums "
+        f"-x schema={schema.name} {revision}",
+    )
+
+
 def compare_checksums(
-    schema: SchemaInfo, version_rows: list[str], recorded: Mapping[str, Recorded], lookup: Lookup
+    schema: SchemaInfo,
+    version_rows: list[str],
+    recorded: Mapping[str, Recorded],
+    lookup: Lookup,
+    files: Mapping[str, Path] | None = None,
+    chain: str | None = None,
 ) -> ChecksumReport:
-    """What differs between the files of the applied revisions and the rows recorded for them."""
+    """What differs between the revision files and the schema's record: an applied revision edited or
+    gone, a revision recorded once (now un-applied) whose file was edited since (`files`: every
+    revision file), and a record that was altered (`chain`: gamedb.migrate.history.chain_problem)."""
     report = ChecksumReport(schema.name)
+    if chain is not None:
+        report.problems.append(("", f"schema {schema.name!r}: {chain}; nothing was run or recorded"))
     applied = applied_revisions(version_rows, lookup)
     for revision, found in applied:
         row = recorded.get(revision)
@@ -165,19 +263,19 @@ def compare_checksums(
             continue
         checksum = file_checksum(found.path)
         report.checksums[revision] = (checksum, found.path)
-        if row is None:
+        if row is not None and row.checksum != checksum:
+            report.problems.append(_edited(schema, revision, found.path, applied=True))
+        elif row is None or not row.applied:  # never recorded, or recorded un-applied (below a stamped revision)
             report.unrecorded.append(revision)
-        elif row.checksum != checksum:
-            report.problems.append(
-                (
-                    revision,
-                    f"schema {schema.name!r}: applied revision {revision} was edited after it was applied: "
-                    f"{found.path} differs from the checksum recorded for it; restore the file, or accept the "
-                    f"change with gamedb repair-checksums -x schema={schema.name} {revision}",
-                )
-            )
     walked = {revision for revision, _ in applied}
-    report.stale = sorted(set(recorded) - walked)
+    for revision, path in sorted((files or {}).items()):
+        row = recorded.get(revision)
+        if revision not in walked and row is not None and row.checksum != file_checksum(path):
+            report.problems.append(_edited(schema, revision, path, applied=False))
+    # a `repaired` row says nothing of being applied (an un-applied revision's edit may be accepted)
+    report.stale = sorted(
+        r for r, row in recorded.items() if r not in walked and row.applied and row.reason != REPAIRED
+    )
     return report
 
 
@@ -187,7 +285,7 @@ def refuse_problems(reports: list[ChecksumReport]) -> None:
     if not problems:
         return
     (_, first), rest = problems[0], problems[1:]
-    more = f" (and {len(rest)} more: {', '.join(revision for revision, _ in rest)})" if rest else ""
+    more = f" (and {len(rest)} more: {', '.join(revision or 'the record' for revision, _ in rest)})" if rest else ""
     raise AppliedRevisionChanged(first + more)
 
 
@@ -196,18 +294,26 @@ def check_fleet(
     versions: Mapping[str, list[str]],
     recorded: Mapping[str, Mapping[str, Recorded]],
     indexes: Mapping[str, RevisionIndex],
+    chains: Mapping[str, str | None] | None = None,
 ) -> dict[str, list[str]]:
-    """status / check / check-all / upgrade-all: refuse any changed or missing applied revision file;
-    return each schema's applied revisions that have no checksum row yet."""
+    """status / check / check-all / upgrade-all / move: refuse any changed or missing revision file and
+    any altered record; return each schema's applied revisions that were never recorded."""
     reports = [
-        compare_checksums(info, versions[info.name], recorded.get(info.name, {}), index_lookup(indexes[info.name]))
+        compare_checksums(
+            info,
+            versions[info.name],
+            recorded.get(info.name, {}),
+            index_lookup(indexes[info.name]),
+            indexes[info.name].files,
+            (chains or {}).get(info.name),
+        )
         for info in schemas
     ]
     refuse_problems(reports)
     return {report.schema: report.unrecorded for report in reports}
 
 
-# --- the table ------------------------------------------------------------------------------------
+# --- the table (gamedb.migrate.history) -----------------------------------------------------------
 
 
 def checksum_table(schema: SchemaInfo) -> sql.Identifier:
@@ -219,55 +325,61 @@ def _table_text(schema: SchemaInfo) -> str:
     return checksum_table(schema).as_string(None)
 
 
-def create_table(schema: SchemaInfo) -> sql.Composable:
-    """CREATE TABLE IF NOT EXISTS of the schema's checksum table (roles apply, and a run that may create it)."""
-    return sql.SQL(
-        "CREATE TABLE IF NOT EXISTS {} ("
-        "revision VARCHAR(32) NOT NULL, checksum TEXT NOT NULL, file TEXT NOT NULL, reason TEXT NOT NULL, "
-        "recorded_at TIMESTAMPTZ NOT NULL DEFAULT now(), recorded_by TEXT NOT NULL DEFAULT session_user, "
-        "recorded_as TEXT NOT NULL DEFAULT current_user, replaced_checksum TEXT, CONSTRAINT {} PRIMARY KEY (revision))"
-    ).format(checksum_table(schema), sql.Identifier(f"{schema.checksum_table}_pkey"))
-
-
 def ensure_table_statement(schema: SchemaInfo) -> str:
-    """Create the checksum table when it is missing, closed to everyone but its owner.
+    """Create the schema's record when missing, or convert an old-form table (gamedb.migrate.history).
 
     A DO block: CREATE TABLE IF NOT EXISTS would need CREATE on schema `alembic` even when the table
-    exists, which `<s>_owner` has not under the role model (`roles apply` creates the table). The
+    exists, which `<s>_owner` has not under the role model (`roles apply` creates the record). The
     owner's role-wide default privileges give `<s>_rw` DML on any table it creates: revoked here.
     """
-    table = _table_text(schema)
-    return (
-        f"DO $gamedb$ BEGIN IF to_regclass({quote_literal(table)}) IS NULL THEN "
-        f"{create_table(schema).as_string(None)}; REVOKE ALL ON TABLE {table} FROM PUBLIC; "
-        f"IF EXISTS (SELECT FROM pg_roles WHERE rolname = {quote_literal(schema.rw_role)}) THEN "
-        f"REVOKE ALL ON TABLE {table} FROM {sql.Identifier(schema.rw_role).as_string(None)}; END IF; "
-        "END IF; END $gamedb$"
-    )
+    return history.ensure_statement(schema.name, schema.checksum_table, schema.rw_role)
 
 
 def ensure_table(connection: Connection, schema: SchemaInfo) -> None:
-    """Create the checksum table if missing (committed); one line saying who can when this login can't."""
+    """Create or convert the record if needed (committed); one line saying who can when this login can't."""
+    is_old = connection.execute(text(history.is_old_form_sql(schema.checksum_table))).scalar()
     try:
-        connection.exec_driver_sql(ensure_table_statement(schema))
+        cursor = connection.connection.cursor()  # no parameters: the block's % signs stay as written
+        try:
+            cursor.execute(ensure_table_statement(schema))
+        finally:
+            cursor.close()
         connection.commit()
-    except DBAPIError as exc:
+    except (DBAPIError, psycopg.Error) as exc:
         connection.rollback()
-        if getattr(exc.orig, "sqlstate", None) != "42501":
+        if getattr(getattr(exc, "orig", exc), "sqlstate", None) != "42501":
             raise
+        where = f"{VERSION_TABLE_SCHEMA}.{schema.checksum_table}"
+        state = "is in the form of an earlier gamedb (no hash chain)" if is_old else "does not exist"
         raise VersionTableMissing(
-            f"schema {schema.name!r}: its checksum table {VERSION_TABLE_SCHEMA}.{schema.checksum_table} does not "
-            "exist and this login may not create it: an admin runs `gamedb roles apply`"
+            f"schema {schema.name!r}: its checksum table {where} {state} and this login may not "
+            f"{'convert' if is_old else 'create'} it: an admin runs `gamedb roles apply`"
+            + (" (it converts the table, keeping its rows)" if is_old else "")
         ) from None
 
 
-def read_recorded(connection: Connection, schema: SchemaInfo) -> dict[str, Recorded]:
-    """The schema's checksum rows ({} when the table is missing)."""
-    exists = connection.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": _table_text(schema)}).scalar()
-    if not exists:
-        return {}
-    query = sql.SQL("SELECT revision, checksum, file FROM {}").format(checksum_table(schema)).as_string(None)
-    return {rev: Recorded(checksum, file) for rev, checksum, file in connection.execute(text(query))}
+def read_recorded(connection: Connection, schema: SchemaInfo) -> tuple[dict[str, Recorded], str | None]:
+    """The latest row of each revision in the schema's record, and why the record can't be trusted
+    (None: it can). ({}, None) when the table is missing or in the old form."""
+    exists = connection.execute(text(history.is_old_form_sql(schema.checksum_table))).scalar()
+    if connection.execute(text("SELECT to_regclass(:t) IS NULL"), {"t": _table_text(schema)}).scalar() or exists:
+        return {}, None
+    table = _table_text(schema)
+    latest = connection.execute(text(history.LATEST.format(table=table)))
+    recorded = {rev: Recorded(checksum, file, reason) for rev, checksum, file, reason in latest}
+    chain = connection.execute(
+        text(history.CHAIN_CHECK.format(table=table, table_literal=quote_literal(table)).replace(":", r"\:"))
+    ).one()
+    return recorded, history.chain_problem(schema.checksum_table, *chain)
+
+
+def verify_history(connection: Connection, schema: SchemaInfo, index: RevisionIndex) -> None:
+    """Refuse (AppliedRevisionChanged) when the schema's record on this connection's server was altered
+    or a revision file differs from it; reads only (what `gamedb move` checks on its source first)."""
+    recorded, chain = read_recorded(connection, schema)
+    rows = _read_version_rows(connection, schema)
+    connection.rollback()
+    refuse_problems([compare_checksums(schema, rows, recorded, index_lookup(index), index.files, chain)])
 
 
 def _read_version_rows(connection: Connection, schema: SchemaInfo) -> list[str]:
@@ -275,64 +387,81 @@ def _read_version_rows(connection: Connection, schema: SchemaInfo) -> list[str]:
     return sorted(connection.execute(text(query.as_string(None))).scalars())
 
 
-# Bound parameters (:name) are SQLAlchemy's: online they are sent as values, offline (literal_binds)
-# written as literals. The only name in the SQL is the table's, quoted by psycopg.
-_UPSERT = """
-INSERT INTO {table} (revision, checksum, file, reason, replaced_checksum)
-VALUES (:revision, :checksum, :file, :reason, :replaced)
-ON CONFLICT (revision) DO UPDATE SET checksum = EXCLUDED.checksum, file = EXCLUDED.file, reason = EXCLUDED.reason,
-  recorded_at = now(), recorded_by = session_user, recorded_as = current_user,
-  replaced_checksum = EXCLUDED.replaced_checksum
-"""
-_INSERT_NEW = "INSERT INTO {table} (revision, checksum, file, reason) VALUES (:revision, :checksum, :file, :reason)"
-_DELETE = "DELETE FROM {table} WHERE revision = :revision"
-_WHO = "SELECT recorded_by, recorded_as, recorded_at::text FROM {table} WHERE revision = :revision"
+def _record(connection: Connection, schema: SchemaInfo, revision: str, reason: str, checksum: str, file: str) -> None:
+    values = {"revision": revision, "reason": reason, "checksum": checksum, "file": file, "replaced": None}
+    connection.execute(text(history.record_sql(schema.name)), values)
 
 
-def _sql(template: str, schema: SchemaInfo) -> str:
-    return sql.SQL(" ".join(template.split())).format(table=checksum_table(schema)).as_string(None)
-
-
-def guard_run(connection: Connection, schema: SchemaInfo, lookup: Lookup, *, refuse: bool) -> None:
-    """Before Alembic starts, under the schema's lock: refuse (with `refuse`) a changed or missing
-    applied revision file, changing nothing; else record the applied revisions that have no row yet
-    (trust on first sight) and drop rows of revisions no longer applied. Ends with COMMIT."""
+def guard_run(connection: Connection, schema: SchemaInfo, lookup: Lookup, files: Mapping[str, Path]) -> None:
+    """Before Alembic starts, under the schema's lock: refuse a changed or missing revision file or an
+    altered record, changing nothing; else record the applied revisions never recorded (trust on
+    first sight) and mark those no longer applied as such. Ends with COMMIT."""
     ensure_table(connection, schema)
-    rows, recorded = _read_version_rows(connection, schema), read_recorded(connection, schema)
-    report = compare_checksums(schema, rows, recorded, lookup)
-    if refuse and report.problems:
+    rows = _read_version_rows(connection, schema)
+    recorded, chain = read_recorded(connection, schema)
+    report = compare_checksums(schema, rows, recorded, lookup, files, chain)
+    if report.problems:
         connection.rollback()
         refuse_problems([report])
     for revision in report.unrecorded:
         checksum, path = report.checksums[revision]
-        connection.execute(
-            text(_sql(_INSERT_NEW, schema)),
-            {"revision": revision, "checksum": checksum, "file": path.name, "reason": FIRST_SEEN},
-        )
+        _record(connection, schema, revision, FIRST_SEEN, checksum, path.name)
     for revision in report.stale:
-        connection.execute(text(_sql(_DELETE, schema)), {"revision": revision})
+        row = recorded[revision]
+        _record(connection, schema, revision, NOT_APPLIED, row.checksum, row.file)
     connection.commit()
 
 
 def record_step(schema: SchemaInfo) -> Callable[..., None]:
-    """Alembic `on_version_apply` callback: write the step's checksum rows in the step's own transaction.
+    """Alembic `on_version_apply` callback: append the step's rows in the step's own transaction.
 
-    Online it runs on the migration connection, so the row commits or rolls back with the version
-    row; offline (`--sql`) the same statements are written into the script, with literal values.
+    Online it runs on the migration connection, so the rows commit or roll back with the version
+    row; offline (`--sql`) the same calls are written into the script, with literal values.
     """
+    call = history.record_sql(schema.name)
 
     def record(ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: dict[str, Any]) -> None:
         if step.is_upgrade:
-            reason = STAMPED if step.is_stamp else APPLIED
-            for revision in step.up_revisions:
-                path = Path(revision.path)  # type: ignore[union-attr]  # a Script: it has a file
-                values = {"revision": revision.revision, "checksum": file_checksum(path), "file": path.name}
-                ctx.execute(text(_sql(_UPSERT, schema)).bindparams(**values, reason=reason, replaced=None))
-            return
-        for revision in sorted(set(step.up_revision_ids) - set(step.down_revision_ids)):
-            ctx.execute(text(_sql(_DELETE, schema)).bindparams(revision=revision))
+            reason, revisions = (STAMPED if step.is_stamp else APPLIED), list(step.up_revisions)
+        else:
+            gone = set(step.up_revision_ids) - set(step.down_revision_ids)
+            reason = STAMPED_DOWN if step.is_stamp else DOWNGRADED
+            revisions = sorted((r for r in step.up_revisions if r.revision in gone), key=lambda r: r.revision)
+        for revision in revisions:
+            path = Path(revision.path)  # type: ignore[union-attr]  # a Script: it has a file
+            values = {"revision": revision.revision, "checksum": file_checksum(path), "file": path.name}
+            ctx.execute(text(call).bindparams(**values, reason=reason, replaced=None))
 
     return record
+
+
+def offline_guard_statement(schema: SchemaInfo, files: Mapping[str, Path]) -> str:
+    """For a `--sql` plan: a DO block that stops the script (before anything runs) when the database it
+    is applied to recorded one of these revisions with another checksum than the plan's file had, or
+    has an applied revision the plan has no file for. The plan is checked where it runs, not where it
+    was written."""
+    table = _table_text(schema)
+    known = sql.Literal(sorted(files)).as_string(None)
+    sums = sql.Literal([file_checksum(files[r]) for r in sorted(files)]).as_string(None)
+    paths = sql.Literal([str(files[r]) for r in sorted(files)]).as_string(None)
+    fix = f"gamedb repair-checksums -x schema={schema.name} "
+    return f"""DO $gamedb$ DECLARE r record; BEGIN
+IF to_regclass({quote_literal(table)}) IS NULL OR NOT EXISTS (SELECT FROM pg_attribute
+   WHERE attrelid = to_regclass({quote_literal(table)}) AND attname = 'row_hash') THEN RETURN; END IF;
+FOR r IN SELECT l.revision, l.checksum, l.reason, p.sum, p.path FROM (
+    SELECT DISTINCT ON (revision) revision, checksum, reason FROM {table} WHERE revision <> ''
+    ORDER BY revision, seq DESC) l
+  LEFT JOIN unnest({known}::text[], {sums}::text[], {paths}::text[]) p(revision, sum, path) USING (revision)
+LOOP
+  IF r.path IS NULL AND r.reason NOT IN ({", ".join(quote_literal(x) for x in UNAPPLIED_REASONS)}) THEN
+    RAISE EXCEPTION USING MESSAGE = 'schema ' || {quote_literal(schema.name)} || ': applied revision ' || r.revision
+      || ' has no file in this plan; restore it';
+  ELSIF r.path IS NOT NULL AND r.sum <> r.checksum THEN
+    RAISE EXCEPTION USING MESSAGE = 'schema ' || {quote_literal(schema.name)} || ': revision ' || r.revision
+      || ' was edited after it was recorded: ' || r.path || ' differs from the checksum recorded for it; '
+      || 'restore the file, or accept the change with {fix}' || r.revision;
+  END IF;
+END LOOP; END $gamedb$"""
 
 
 # --- repair-checksums -----------------------------------------------------------------------------
@@ -347,14 +476,21 @@ class Accepted:
     checksum: str
     replaced: str | None  # the checksum it replaced (None: there was no row)
     recorded_by: str  # session_user: the login that accepted it
-    recorded_as: str  # current_user: the role it ran as (the schema's owner role under the role model)
+    recorded_as: str  # the role it ran as (the schema's owner role under the role model)
     recorded_at: str
     changed: bool  # False: the row already matched the file
 
 
+_WHO = (
+    "SELECT recorded_by, recorded_as, recorded_at::text FROM {table} WHERE revision = :revision"
+    " ORDER BY seq DESC LIMIT 1"
+)
+
+
 def repair_checksums(engine: Engine, schema: SchemaInfo, index: RevisionIndex, revisions: list[str]) -> list[Accepted]:
-    """Accept the current file of each named applied revision (an id or a unique prefix of one) as
-    its checksum, under the schema's lock, recording who and when; all or nothing."""
+    """Accept the current file of each named revision (an id or a unique prefix of one; applied, or
+    recorded once) as its checksum, under the schema's lock, recording who and when; all or nothing.
+    The record keeps the rows before: an accepted edit stays visible."""
     from gamedb.migrate.session import prepare_migration_session
     from gamedb.server.connections import connect
 
@@ -362,8 +498,13 @@ def repair_checksums(engine: Engine, schema: SchemaInfo, index: RevisionIndex, r
         lock = prepare_migration_session(connection, schema, runs_revisions=False)
         try:
             ensure_table(connection, schema)
-            recorded = read_recorded(connection, schema)
+            recorded, chain = read_recorded(connection, schema)
+            if chain is not None:
+                raise ChecksumRepairRefused(f"schema {schema.name!r}: {chain}; nothing changed")
             applied = dict(applied_revisions(_read_version_rows(connection, schema), index_lookup(index)))
+            for revision in recorded:
+                if revision not in applied and revision in index.files:
+                    applied[revision] = Found(index.parents[revision], index.files[revision])
             connection.commit()
             chosen = [_resolve(schema, applied, revision) for revision in revisions]
             accepted = []
@@ -400,11 +541,11 @@ def _accept(
 ) -> Accepted:
     replaced = row.checksum if row is not None else None
     values = {"revision": revision, "checksum": checksum, "file": file, "reason": REPAIRED, "replaced": replaced}
-    connection.execute(text(_sql(_UPSERT, schema)), values)
-    by, role, at = connection.execute(text(_sql(_WHO, schema)), {"revision": revision}).one()
+    connection.execute(text(history.record_sql(schema.name)), values)
+    by, role, at = connection.execute(text(_WHO.format(table=_table_text(schema))), {"revision": revision}).one()
     return Accepted(revision, file, checksum, replaced, by, role, at, True)
 
 
 def _unchanged(connection: Connection, schema: SchemaInfo, revision: str, checksum: str, row: Recorded) -> Accepted:
-    by, role, at = connection.execute(text(_sql(_WHO, schema)), {"revision": revision}).one()
+    by, role, at = connection.execute(text(_WHO.format(table=_table_text(schema))), {"revision": revision}).one()
     return Accepted(revision, row.file, checksum, None, by, role, at, False)

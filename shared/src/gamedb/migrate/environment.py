@@ -138,7 +138,8 @@ def _run_offline(context: EnvironmentContext, schema: SchemaInfo) -> None:
     with context.begin_transaction():
         # the prelude creates schema alembic: Alembic emits the version table's CREATE before any revision
         context.get_context().impl.static_output(f"-- schema {schema.name}\n")
-        for statement in [*offline_prelude(schema), checksums.ensure_table_statement(schema)]:
+        guard = checksums.offline_guard_statement(schema, checksums.script_files(context.script))
+        for statement in [*offline_prelude(schema), checksums.ensure_table_statement(schema), guard]:
             context.execute(statement)
         breaks.active = True  # an autocommit_block's COMMIT / BEGIN from here on
         context.run_migrations()
@@ -167,7 +168,7 @@ def _run_online(context: EnvironmentContext, schema: SchemaInfo) -> None:
             )
             try:
                 lookup = checksums.script_lookup(context.script)
-                checksums.guard_run(connection, schema, lookup, refuse=_runs_code(context))
+                checksums.guard_run(connection, schema, lookup, checksums.script_files(context.script))
                 invalid_indexes = InvalidIndexes(connection, schema)
                 context.configure(
                     connection=connection,
@@ -200,12 +201,6 @@ def _is_upgrade(context: EnvironmentContext) -> bool:
     """
     fn = _instance(context).context_opts.get("fn")
     return getattr(fn, "__name__", None) == "upgrade"
-
-
-def _runs_code(context: EnvironmentContext) -> bool:
-    """Whether this run executes revision code (`upgrade`, `downgrade`): it refuses a changed applied revision."""
-    fn = _instance(context).context_opts.get("fn")
-    return getattr(fn, "__name__", None) in {"upgrade", "downgrade"}
 
 
 def _loads_foreign_revisions(context: EnvironmentContext, schema: SchemaInfo) -> bool:

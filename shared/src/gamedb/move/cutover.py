@@ -19,6 +19,7 @@ from psycopg import sql
 
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import MoveFailed
+from gamedb.migrate.history import function_signature
 from gamedb.move.checks import version_rows
 from gamedb.move.replication import replication_name, wait_for_replay
 from gamedb.names import VERSION_TABLE_SCHEMA
@@ -147,6 +148,8 @@ def cut_over(
     source_tx.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(replication_name(schema))))
     # the schema's history (version rows, applied revisions' checksums) goes with the retired copy
     history = [sql.Identifier(VERSION_TABLE_SCHEMA, t) for t in (info.version_table, info.checksum_table)]
+    # its recording function would point at a table that is no longer there (gamedb.migrate.history)
+    source_tx.execute(sql.SQL("DROP FUNCTION IF EXISTS {}").format(sql.SQL(function_signature(schema))))
     if drop_source:
         source_tx.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
         for table in history:

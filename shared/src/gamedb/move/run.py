@@ -129,6 +129,7 @@ def move_schema(
             _clean_up(source, target, info, say, source_server)
             report.earlier = "cleaned up"
         report.revision = checks.check_source(source, info, source_server)
+        _verify_history(project, schemas, info, source_url)  # the target is built from these files
         checks.check_target(target, info, to)
         with _cleaned_up_on_failure(source, target, info, say, source_server):
             report.logins = _prepare_target(
@@ -162,6 +163,21 @@ def move_schema(
         report.placement_file = _finish(project, target, info.name, to, say)
     report.total_seconds = time.monotonic() - started
     return report
+
+
+def _verify_history(project: Project, schemas: dict[str, SchemaInfo], info: SchemaInfo, source_url: URL) -> None:
+    """Refuse to move a schema whose applied revisions were edited (or whose record was altered): the
+    target runs the files as they are now, and its record would take the edited ones as applied."""
+    from gamedb.fleet.order import revision_index
+    from gamedb.migrate.checksums import verify_history
+    from gamedb.server.connections import connect, migration_engine
+
+    engine = migration_engine(source_url)
+    try:
+        with connect(engine) as connection:
+            verify_history(connection, info, revision_index(project, schemas, info))
+    finally:
+        engine.dispose()
 
 
 def _cut_over(

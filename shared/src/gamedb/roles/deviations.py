@@ -31,6 +31,7 @@ from gamedb.discovery import SchemaInfo
 from gamedb.names import EXTENSIONS_SCHEMA, VERSION_TABLE_SCHEMA
 from gamedb.roles.model import (
     DEPLOYER_SETTINGS,
+    HISTORY_OWNER,
     MIGRATOR,
     NOT_MANAGED_SQLSTATE,
     Statement,
@@ -49,13 +50,19 @@ decl AS (
                        {settings}::text[], {checksum_tables}::text[])
     AS d(schema, owner, rw, version_table, settings, checksum_table)
 ),
--- the tables each schema keeps in schema alembic: its version table and its checksum table
+-- the tables each schema keeps in schema alembic: its version table (its owner's) and its record
+-- (gamedb_history's: gamedb.migrate.history)
 kept(schema, owner, word, relname) AS (
   SELECT schema, owner, 'version table', version_table FROM decl
-  UNION ALL SELECT schema, owner, 'checksum table', checksum_table FROM decl
+  UNION ALL SELECT schema, {history_owner}::text, 'checksum table', checksum_table FROM decl
+),
+record_fn(schema, owner, fn) AS (
+  SELECT schema, owner, to_regprocedure(format('%I.%I(text, text, text, text, text)', {alembic}::text,
+                                               'gamedb_record_' || schema)) FROM decl
 ),
 declared(rolname, kind, schema) AS (
   SELECT {migrator}::text, 'migrator', NULL::text
+  UNION ALL SELECT {history_owner}::text, 'history owner', NULL::text
   UNION ALL SELECT owner, 'owner', schema FROM decl
   UNION ALL SELECT rw, 'rw', schema FROM decl
 ),
@@ -81,7 +88,7 @@ joined(rolname, kind, schema) AS (
 model(rolname, kind, schema, login, marker, settings) AS (
   SELECT e.rolname, e.kind, e.schema, e.kind LIKE '%login',
          'gamedb: ' || e.kind || coalesce(' of schema ' || e.schema, ''),
-         CASE WHEN e.kind IN ('migrator', 'owner', 'rw') THEN '{{}}'::jsonb
+         CASE WHEN e.kind IN ('migrator', 'history owner', 'owner', 'rw') THEN '{{}}'::jsonb
               WHEN e.kind = 'deployer login' THEN {deployer}::jsonb
               WHEN e.kind = 'service login' THEN (SELECT d.settings::jsonb FROM decl d WHERE d.schema = e.schema) END
   FROM (SELECT * FROM declared UNION ALL SELECT * FROM marked UNION ALL SELECT * FROM joined) e
@@ -117,7 +124,7 @@ governed_rel AS (
 _PARTS = [
     # roles the model defines but the server lacks (apply creates them before it repairs)
     """SELECT 1, m.schema, 'missing role', m.rolname || ' does not exist', NULL::text
-       FROM model m WHERE m.kind IN ('migrator', 'owner', 'rw')
+       FROM model m WHERE m.kind IN ('migrator', 'history owner', 'owner', 'rw')
          AND NOT EXISTS (SELECT FROM pg_roles r WHERE r.rolname = m.rolname)""",
     # a model role without gamedb's marker: made by hand or by an older gamedb (apply adopts or refuses)
     """SELECT 1, m.schema, 'role not marked as gamedb''s',
@@ -223,6 +230,15 @@ _PARTS = [
        WHERE c.relowner::regrole::text <> k.owner""",
     """SELECT 1, k.schema, 'missing ' || k.word, format('%I.%I', {alembic}::text, k.relname), NULL
        FROM kept k WHERE to_regclass(format('%I.%I', {alembic}::text, k.relname)) IS NULL""",
+    # the record's function: gamedb_history's (it runs as its owner: SECURITY DEFINER)
+    """SELECT 1, f.schema, 'wrong owner',
+              format('function %s is owned by %s, expected %s', f.fn::regprocedure, p.proowner::regrole,
+                     {history_owner}::text),
+              format('ALTER FUNCTION %s OWNER TO %I', f.fn::regprocedure, {history_owner}::text)
+       FROM record_fn f JOIN pg_proc p ON p.oid = f.fn WHERE p.proowner::regrole::text <> {history_owner}""",
+    """SELECT 1, d.schema, 'missing history function',
+              format('%I.%I(text, text, text, text, text)', {alembic}::text, 'gamedb_record_' || d.schema), NULL
+       FROM record_fn d WHERE d.fn IS NULL""",
     """SELECT 1, NULL, 'missing schema', {alembic}::text, NULL
        WHERE NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = {alembic})""",
     # the database: an owner may create schemas and holds every database privilege
@@ -334,12 +350,12 @@ _ACLS = [
         _PUBLIC_AND_MANAGED,
         "a.grantee = 0 AND a.privilege_type = 'USAGE'",
     ),
-    (  # schema alembic: USAGE for migrator and the owners, for nobody else
+    (  # schema alembic: USAGE for migrator, gamedb_history and the owners, for nobody else
         """SELECT NULL::text, format('schema %I', nspname), format('SCHEMA %I', nspname), nspowner,
                   coalesce(nspacl, acldefault('n', nspowner)), NULL::"char"
            FROM pg_namespace WHERE nspname = {alembic}""",
         _ALL_GRANTEES,
-        "g.kind IN ('migrator', 'owner') AND a.privilege_type = 'USAGE'",
+        "g.kind IN ('migrator', 'history owner', 'owner') AND a.privilege_type = 'USAGE'",
     ),
     (  # schema extensions: every role may use the declared extensions (USAGE to PUBLIC), nothing more
         """SELECT NULL::text, format('schema %I', nspname), format('SCHEMA %I', nspname), nspowner,
@@ -353,7 +369,15 @@ _ACLS = [
                   c.relowner, coalesce(c.relacl, acldefault('r', c.relowner)), NULL::"char"
            FROM kept k JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', {alembic}::text, k.relname))""",
         _ALL_GRANTEES,
-        "g.kind = 'migrator' AND a.privilege_type = 'SELECT'",
+        "a.privilege_type = 'SELECT' AND (g.kind = 'migrator'"
+        " OR (g.kind = 'owner' AND g.schema = o.schema AND o.label LIKE 'checksum table %'))",
+    ),
+    (  # the record's function: EXECUTE for the schema's owner alone (what a migration runs as)
+        """SELECT f.schema, format('function %s', f.fn::regprocedure), format('FUNCTION %s', f.fn::regprocedure),
+                  p.proowner, coalesce(p.proacl, acldefault('f', p.proowner)), NULL::"char"
+           FROM record_fn f JOIN pg_proc p ON p.oid = f.fn""",
+        _ALL_GRANTEES,
+        "g.kind = 'owner' AND g.schema = o.schema AND a.privilege_type = 'EXECUTE'",
     ),
     (  # service schemas: USAGE for their rw, and for migrator (reflection by status / check-all)
         """SELECT s.schema, format('schema %I', s.nspname), format('SCHEMA %I', s.nspname), s.nspowner,
@@ -439,11 +463,16 @@ _WANTED = [
        WHERE d.datname = current_database()""",
     """SELECT NULL::text, format('schema %I', n.nspname), format('SCHEMA %I', n.nspname), m.rolname, 'USAGE',
               coalesce(n.nspacl, acldefault('n', n.nspowner))
-       FROM pg_namespace n, managed m WHERE n.nspname = {alembic} AND m.kind IN ('migrator', 'owner')""",
+       FROM pg_namespace n, managed m
+       WHERE n.nspname = {alembic} AND m.kind IN ('migrator', 'history owner', 'owner')""",
     """SELECT k.schema, format('%s %s', k.word, c.oid::regclass), format('TABLE %s', c.oid::regclass),
               m.rolname, 'SELECT', coalesce(c.relacl, acldefault('r', c.relowner))
        FROM kept k JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', {alembic}::text, k.relname))
-       CROSS JOIN managed m WHERE m.kind = 'migrator'""",
+       CROSS JOIN managed m WHERE m.kind = 'migrator'
+          OR (m.kind = 'owner' AND m.schema = k.schema AND k.word = 'checksum table')""",
+    """SELECT f.schema, format('function %s', f.fn::regprocedure), format('FUNCTION %s', f.fn::regprocedure),
+              f.owner, 'EXECUTE', coalesce(p.proacl, acldefault('f', p.proowner))
+       FROM record_fn f JOIN pg_proc p ON p.oid = f.fn WHERE to_regrole(f.owner) IS NOT NULL""",
     """SELECT s.schema, format('schema %I', n.nspname), format('SCHEMA %I', n.nspname), m.rolname, 'USAGE',
               coalesce(n.nspacl, acldefault('n', n.nspowner))
        FROM service_ns s JOIN pg_namespace n ON n.oid = s.oid
@@ -542,6 +571,7 @@ def deviations_query(arrays: dict[str, sql.Composable], deployer: sql.Composable
         **arrays,
         "deployer": deployer,
         "migrator": sql.Literal(MIGRATOR),
+        "history_owner": sql.Literal(HISTORY_OWNER),
         "alembic": sql.Literal(VERSION_TABLE_SCHEMA),
         "extensions": sql.Literal(EXTENSIONS_SCHEMA),
     }

@@ -3,8 +3,11 @@
 - `migrator` NOLOGIN NOINHERIT: member of every `<s>_owner`; deployer logins are members of it and
   get nothing until a migration does SET ROLE <s>_owner; they may read the version tables and look
   into the service schemas (USAGE, for reflection: no table privilege, no CREATE).
-- `<s>_owner` NOLOGIN: owns schema `<s>`, everything in it, `alembic.alembic_version_<s>` and
-  `alembic.gamedb_checksums_<s>` (the checksums of its applied revisions).
+- `<s>_owner` NOLOGIN: owns schema `<s>`, everything in it and `alembic.alembic_version_<s>`; reads
+  `alembic.gamedb_checksums_<s>` and may append to it only through `alembic.gamedb_record_<s>(...)`.
+- `gamedb_history` NOLOGIN, no member ever: owns every schema's record of its revisions
+  (`alembic.gamedb_checksums_<s>`, append-only, and its SECURITY DEFINER function; gamedb.migrate.history),
+  so no login can change or delete a recorded row, whatever role it can SET ROLE to.
 - `<s>_rw` NOLOGIN: USAGE on `<s>`; SELECT/INSERT/UPDATE/DELETE on its tables, USAGE/SELECT on its
   sequences, EXECUTE on its functions, through role-wide default privileges of `<s>_owner` (they
   survive `downgrade base`). No TRUNCATE, TEMP, CREATE, other schemas or version tables.
@@ -23,10 +26,11 @@ from collections.abc import Iterable
 from psycopg import sql
 
 from gamedb.discovery import SchemaInfo
-from gamedb.migrate.checksums import create_table as create_checksum_table
+from gamedb.migrate import history
 from gamedb.names import VERSION_TABLE_SCHEMA
 
 MIGRATOR = "migrator"
+HISTORY_OWNER = history.HISTORY_OWNER
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 SEQUENCE_PRIVILEGES = ("USAGE", "SELECT")
 DEPLOYER_SETTINGS = {"lock_timeout": "2s", "statement_timeout": "30min"}
@@ -120,6 +124,7 @@ def global_statements(adopt: frozenset[str] = frozenset()) -> list[Statement]:
     """The roles and hardening every schema relies on."""
     return [
         *ensure_role(MIGRATOR, kind="migrator", login=False, adopt=MIGRATOR in adopt),
+        *ensure_role(HISTORY_OWNER, kind="history owner", login=False, adopt=HISTORY_OWNER in adopt),
         _on_database("REVOKE ALL ON DATABASE %I FROM PUBLIC"),  # PUBLIC had CONNECT and TEMP
         _on_database("GRANT CONNECT ON DATABASE %I TO %I", MIGRATOR),
         sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"),
@@ -127,6 +132,8 @@ def global_statements(adopt: frozenset[str] = frozenset()) -> list[Statement]:
         sql.SQL("REVOKE ALL ON SCHEMA {} FROM PUBLIC").format(_ident(VERSION_TABLE_SCHEMA)),
         # deployers read every version row (status, upgrade-all) without any SET ROLE
         sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(_ident(VERSION_TABLE_SCHEMA), _ident(MIGRATOR)),
+        # the records' owner reaches its tables in schema alembic (its functions run as it)
+        sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(_ident(VERSION_TABLE_SCHEMA), _ident(HISTORY_OWNER)),
     ]
 
 
@@ -136,6 +143,8 @@ def schema_statements(info: SchemaInfo, adopt: frozenset[str] = frozenset()) -> 
     o, r, s, m = _ident(owner), _ident(rw), _ident(schema), _ident(MIGRATOR)
     version_table = _ident(VERSION_TABLE_SCHEMA, info.version_table)
     checksum_table = _ident(VERSION_TABLE_SCHEMA, info.checksum_table)
+    record_fn = sql.SQL(history.function_signature(info.name))
+    h = _ident(HISTORY_OWNER)
     return [
         *ensure_role(owner, kind="owner", schema=schema, login=False, adopt=owner in adopt),
         *ensure_role(rw, kind="rw", schema=schema, login=False, adopt=rw in adopt),
@@ -167,11 +176,15 @@ def schema_statements(info: SchemaInfo, adopt: frozenset[str] = frozenset()) -> 
         sql.SQL("ALTER TABLE {} OWNER TO {}").format(version_table, o),
         sql.SQL("REVOKE ALL ON TABLE {} FROM PUBLIC, {}").format(version_table, r),
         sql.SQL("GRANT SELECT ON TABLE {} TO {}").format(version_table, m),
-        # the checksums of its applied revisions (gamedb.migrate.checksums): governed like the version table
-        create_checksum_table(info),
-        sql.SQL("ALTER TABLE {} OWNER TO {}").format(checksum_table, o),
+        # the record of its revisions (gamedb.migrate.history): created, or converted from an earlier
+        # gamedb's form keeping its rows; owned by gamedb_history; the owner appends through the function
+        sql.SQL(history.ensure_statement(info.name, info.checksum_table)),
+        sql.SQL("ALTER TABLE {} OWNER TO {}").format(checksum_table, h),
+        sql.SQL("ALTER FUNCTION {} OWNER TO {}").format(record_fn, h),
         sql.SQL("REVOKE ALL ON TABLE {} FROM PUBLIC, {}").format(checksum_table, r),
-        sql.SQL("GRANT SELECT ON TABLE {} TO {}").format(checksum_table, m),
+        sql.SQL("GRANT SELECT ON TABLE {} TO {}, {}").format(checksum_table, m, o),
+        sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(record_fn),
+        sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(record_fn, o),
     ]
 
 
@@ -221,4 +234,4 @@ def render(statements: Iterable[Statement]) -> str:
 
 def model_role_names(schemas: Iterable[SchemaInfo]) -> set[str]:
     """The roles the model itself defines (a login may not take one of these names)."""
-    return {MIGRATOR} | {role for info in schemas for role in (info.owner_role, info.rw_role)}
+    return {MIGRATOR, HISTORY_OWNER} | {role for info in schemas for role in (info.owner_role, info.rw_role)}
