@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from test_real_models import edit, ok, revision_file
 
 from conftest import REPO, run_cli
 from gamedb.scaffold.files import ServiceLayout, register_in_place
 from gamedb.testing import SCHEMA_CATALOG
-from test_real_models import edit, ok, revision_file
 
 MATERIAL = Path(__file__).parent / "material"
 
@@ -76,7 +76,8 @@ PROJECTS = {
             ),
         ),
         [
-            "dispatch: column dispatch.project.display_name: default ''::character varying in the database, none in the models",
+            "dispatch: column dispatch.project.display_name: default ''::character varying in the database, "
+            "none in the models",
             "dispatch: column dispatch.project.display_name: nullable False in the database, True in the models",
             "dispatch: column dispatch.tag_type.exclusive_on_case is in the models, not in the database",
         ],

@@ -3,6 +3,7 @@
 # as declared there (types, defaults, foreign keys with their ON DELETE, unique constraints, single-table
 # inheritance of files, the users <-> teams cycle). Flask-SQLAlchemy's `db` replaced by a declarative base
 # in schema `ctfd`; relationships, methods and app imports stripped. CTFd names no constraints.
+# ruff: noqa: RUF012 - CTFd's own spelling, kept as written
 """CTFd's users, teams, brackets, challenges and what hangs off them."""
 
 from __future__ import annotations

@@ -5,6 +5,7 @@
 # models, relationships, listeners, the full-text search triggers (make_searchable) and app imports
 # stripped; Organization's `dispatch_core` schema is this service's schema. sqlalchemy_utils'
 # TSVectorType (sqlalchemy-utils, BSD 3-Clause) is reduced to what decides the column.
+# ruff: noqa: UP004, UP017 - Dispatch's own spelling, kept as written
 """Dispatch's organizations, projects, tag types and tags."""
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class TSVectorType(TypeDecorator):
 
 def resolve_table_name(name):
     """Resolves table names to their mapped names."""
-    names = re.split("(?=[A-Z])", name)  # noqa
+    names = re.split("(?=[A-Z])", name)
     return "_".join([x.lower() for x in names if x])
 
 
@@ -51,7 +52,7 @@ class ProjectMixin(object):
     """Project mixin for adding project relationships to models."""
 
     @declared_attr
-    def project_id(cls):  # noqa
+    def project_id(cls):
         """Returns the project_id column."""
         return Column(Integer, ForeignKey("dispatch.project.id", ondelete="CASCADE"))
 

@@ -2,7 +2,9 @@
 # BSD 2-Clause License (getredash/redash, LICENSE). The column types below are redash/models/types.py
 # and the sqlalchemy_utils types Redash's models use (sqlalchemy-utils, BSD 3-Clause, Konsta Vesterinen),
 # reduced to what decides the database column: impl, constructor, cache_ok. App imports stripped.
-"""Column types as Redash declares them: TypeDecorators over TEXT, VARCHAR and TSVECTOR, with and without their own __init__."""
+# ruff: noqa: B026 - sqlalchemy_utils' own spelling, kept as written
+"""Column types as Redash declares them: TypeDecorators over TEXT, VARCHAR and TSVECTOR, with and without
+their own __init__."""
 
 from __future__ import annotations
 
