@@ -142,6 +142,15 @@ class Level(TypeDecorator):
 '''
 
 ON_DELETE = (None, "CASCADE", "SET NULL", "RESTRICT", "NO ACTION")
+# the column kind that refers to a table's `id`, by the table's key
+TARGET_TYPES = {
+    "serial": "integer",
+    "identity": "bigint",
+    "identity_always": "integer",
+    "sequence": "bigint",
+    "uuid": "uuid",
+    "composite": "integer",
+}
 
 
 @dataclass(frozen=True)
@@ -424,18 +433,10 @@ def tables(draw, schema_name: str, enums: tuple[Enum, ...], earlier: list[Table]
     if target != "none":
         target_table = target if target is not None else Table(name, key, ())
         ref_cols = key_columns(target_table)
-        target_types = {
-            "serial": "integer",
-            "identity": "bigint",
-            "identity_always": "integer",
-            "sequence": "bigint",
-            "uuid": "uuid",
-            "composite": "integer",
-        }
         local = []
         for ref in ref_cols:
             col_name = f"{target_table.name}_{ref}"
-            kind = target_types[target_table.key] if ref == "id" else "smallint"
+            kind = TARGET_TYPES[target_table.key] if ref == "id" else "smallint"
             cols.append(Column(col_name, kind, nullable=True))
             local.append(col_name)
         ondelete = draw(st.sampled_from(ON_DELETE))
@@ -479,6 +480,12 @@ def schemas(draw, name: str, kinds: list[Kind] | None = None, max_tables: int = 
     drawn: list[Table] = []
     for index in range(draw(st.integers(1, max_tables))):
         drawn.append(draw(tables(name, enums, list(drawn), index, kinds)))
+    if len(drawn) > 1 and drawn[-1].key != "composite" and draw(st.integers(0, 3)) == 0:
+        # the first table refers to the last one: with a reference back, a cycle between new tables
+        last, first = drawn[-1], drawn[0]
+        column = Column(f"{last.name}_id", TARGET_TYPES[last.key])
+        fk = ForeignKey((column.name,), last.name, ("id",), draw(st.sampled_from(ON_DELETE)))
+        drawn[0] = replace(first, columns=(*first.columns, column), foreign_keys=(*first.foreign_keys, fk))
     mixin_enum = enums[0].name if enums and draw(st.booleans()) else None
     extensions = tuple(
         sorted({KIND[c.kind].extension for t in drawn for c in t.columns if c.kind in KIND and KIND[c.kind].extension})

@@ -23,10 +23,12 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import pytest
-from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from model_strategies import Schema, changes, render, schemas
+from hypothesis.errors import InvalidArgument
+from model_strategies import Column, ForeignKey, Schema, Table, changes, render, schemas
 
 from conftest import REPO, Result
 from gamedb.scaffold.files import ServiceLayout, register_in_place, write_service
@@ -126,8 +128,14 @@ def revision_text(layout: ServiceLayout, slug: str) -> str:
     return found.read_text()
 
 
+def note(text: str) -> None:
+    """hypothesis.note inside a property (shown with a failing example); nothing in a plain test."""
+    with contextlib.suppress(InvalidArgument):
+        hypothesis.note(text)
+
+
 def round_trip(bench: Bench, schema: Schema, change: tuple[str, Schema] | None = None) -> None:
-    """Properties (a), (b) when a change is given, and (c), for one drawn schema."""
+    """Properties (a), (b) when a change is given, and (c), for one schema."""
     with bench.service(schema) as layout:
         name = layout.name
         scoped = ("-x", f"schema={name}")
@@ -201,3 +209,64 @@ def test_a_drawn_change_is_drift_then_applied_then_undone(bench: Bench, data: st
     schema = data.draw(schemas("gm", max_tables=2))
     change = data.draw(changes(schema))
     round_trip(bench, schema, change)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Failing examples the properties found, shrunk, kept as plain tests.
+
+PENDING = pytest.mark.xfail(
+    strict=True, reason="issue 18 items 1-2 (types rendered as their database type, defaults compared by PostgreSQL)"
+)
+
+
+def one_table(*columns: Column, key: str = "serial", **table: object) -> Schema:
+    return Schema("gm", (), (Table("t0", key, columns, **table),))
+
+
+def test_kept_a_foreign_key_cycle_between_new_tables(bench: Bench) -> None:
+    """CTFd's users.team_id <-> teams.captain_id: the revision created t0 with a key to t1 before t1 existed
+    (42P01 at the first upgrade)."""
+    cycle = Schema(
+        "gm",
+        (),
+        (
+            Table("t0", "serial", (Column("t1_id", "bigint"),), foreign_keys=(ForeignKey(("t1_id",), "t1", ("id",)),)),
+            Table(
+                "t1",
+                "identity",
+                (Column("t0_id", "integer"),),
+                foreign_keys=(ForeignKey(("t0_id",), "t0", ("id",), "SET NULL", deferrable=True),),
+            ),
+        ),
+    )
+    round_trip(bench, cycle, ("drop_table", dataclasses.replace(cycle, tables=cycle.tables[:1])))
+
+
+@PENDING
+def test_kept_a_type_decorator_whose_init_takes_the_enum_it_stores(bench: Bench) -> None:
+    """Level(Mood) was written `Level()`: TypeError, missing 'enum_class', at the first upgrade."""
+    round_trip(bench, one_table(Column("alpha", "level")))
+
+
+@PENDING
+def test_kept_a_type_decorator_whose_init_takes_no_arguments(bench: Bench) -> None:
+    """GUID() was written `GUID(as_uuid=False)` (its impl's arguments): TypeError at the first upgrade."""
+    round_trip(bench, one_table(Column("alpha", "guid")))
+
+
+@PENDING
+def test_kept_a_type_decorator_over_jsonb(bench: Bench) -> None:
+    """Document() was written with `astext_type=Text()` and Text imported by nothing: NameError."""
+    round_trip(bench, one_table(Column("alpha", "document")))
+
+
+@PENDING
+def test_kept_a_jsonb_function_default(bench: Bench) -> None:
+    """server_default=func.jsonb('{}'): stored as '{}'::jsonb, drift forever ('jsonb(:jsonb_1)' in the models)."""
+    round_trip(bench, one_table(Column("alpha", "jsonb", default="sa.func.jsonb('{}')")))
+
+
+@PENDING
+def test_kept_a_default_of_two_quote_characters(bench: Bench) -> None:
+    """server_default="''" (the two-character string): check reported it as drift right after the upgrade."""
+    round_trip(bench, one_table(Column("alpha", "varchar", default="\"''\"")))
