@@ -128,3 +128,134 @@ def test_the_issues_three_failures_round_trip_as_generated(kit):
     assert kit.database.query(
         "SELECT column_name, column_default FROM information_schema.columns WHERE table_schema = 'kit' ORDER BY 1"
     ) == [("doc", "'{}'::jsonb"), ("id", "gen_random_uuid()"), ("tags", "'[]'::jsonb")]
+
+
+TYPES_MODELS = """
+class Color(enum.Enum):
+    red = "red"
+    green = "green"
+
+
+class Level(enum.IntEnum):
+    low = 1
+    high = 2
+
+
+class GUID(TypeDecorator):
+    \"\"\"The classic platform-independent GUID: UUID on PostgreSQL, CHAR(32) elsewhere.\"\"\"
+
+    impl = sa.CHAR(32)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.UUID())
+        return dialect.type_descriptor(sa.CHAR(32))
+
+
+class Money(TypeDecorator):
+    \"\"\"Its own __init__ takes other arguments than its impl's.\"\"\"
+
+    impl = sa.Numeric
+    cache_ok = True
+
+    def __init__(self, cents: bool = True) -> None:
+        super().__init__(precision=14, scale=2 if cents else 0)
+
+
+class Tag(TypeDecorator):
+    impl = sa.String(40)
+    cache_ok = True
+
+
+class ColorType(TypeDecorator):
+    \"\"\"A decorator over a native enum: the enum type is still created, once.\"\"\"
+
+    impl = sa.Enum(Color, name="color")
+    cache_ok = True
+
+
+class LevelType(TypeDecorator):
+    \"\"\"A Python enum stored as SMALLINT: the revision writes SMALLINT, not this class.\"\"\"
+
+    impl = sa.SmallInteger
+    cache_ok = True
+
+    def __init__(self, enum_class: type[enum.IntEnum]) -> None:
+        super().__init__()
+        self.enum_class = enum_class
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else int(value)
+
+
+class Point(sa.types.UserDefinedType):
+    cache_ok = True
+
+    def get_col_spec(self, **kw):
+        return "point"
+
+
+class Thing(Base):
+    __tablename__ = "things"
+    id: Mapped[uuid.UUID] = mapped_column(GUID(), primary_key=True, server_default=sa.func.gen_random_uuid())
+    price = mapped_column(Money(), nullable=False, server_default="0")
+    whole = mapped_column(Money(cents=False))
+    tags = mapped_column(postgresql.ARRAY(Tag()), server_default=sa.text("'{}'"))
+    ids = mapped_column(sa.ARRAY(GUID()), server_default=sa.text("ARRAY[]::uuid[]"))
+    color = mapped_column(ColorType(), server_default="red")
+    colors = mapped_column(postgresql.ARRAY(sa.Enum(Color, name="color")))
+    palette = mapped_column(sa.ARRAY(ColorType()))
+    level = mapped_column(LevelType(Level), server_default=sa.text("1"))
+    doc = mapped_column(sa.JSON)
+    docs = mapped_column(postgresql.JSONB(astext_type=sa.Text()))
+    raw = mapped_column(sa.LargeBinary)
+    addr = mapped_column(postgresql.INET)
+    net = mapped_column(postgresql.CIDR)
+    mac = mapped_column(postgresql.MACADDR)
+    search = mapped_column(postgresql.TSVECTOR)
+    during = mapped_column(postgresql.TSTZRANGE)
+    span = mapped_column(postgresql.INT4RANGE)
+    flags = mapped_column(postgresql.BIT(8))
+    name = mapped_column(postgresql.CITEXT)
+    took = mapped_column(sa.Interval)
+    ratio = mapped_column(postgresql.DOUBLE_PRECISION)
+    at = mapped_column(postgresql.Point if hasattr(postgresql, "Point") else Point)
+    code = mapped_column(sa.String(5).with_variant(sa.CHAR(5), "postgresql"))
+"""
+
+
+def test_custom_array_enum_and_dialect_types_run_as_generated(kit):
+    kit.models(TYPES_MODELS, extensions=("citext",))
+    kit.start()
+
+    text = kit.round_trip()
+
+    assert "game_kit" not in text
+    for rendered in (
+        "sa.Column('id', sa.UUID(),",
+        "sa.Column('price', sa.Numeric(precision=14, scale=2),",
+        "sa.Column('whole', sa.Numeric(precision=14, scale=0),",
+        "sa.Column('tags', postgresql.ARRAY(sa.String(length=40)),",
+        "sa.Column('color', postgresql.ENUM('red', 'green', name='color', schema='kit', create_type=False),",
+        "sa.Column('palette', sa.ARRAY(postgresql.ENUM('red', 'green', name='color', schema='kit', create_type=False))",
+        "sa.Column('level', sa.SmallInteger(),",
+        "sa.Column('at', DatabaseType('point'),",
+        "sa.Column('code', sa.CHAR(length=5),",
+        "from gamedb.migrate.types import DatabaseType",
+    ):
+        assert rendered in text, rendered
+    assert text.count("enum_ops.create('kit', 'color'") == 1
+    assert kit.database.query(
+        "SELECT column_name, format_type(atttypid, atttypmod) FROM information_schema.columns c"
+        " JOIN pg_attribute a ON a.attrelid = 'kit.things'::regclass AND a.attname = c.column_name"
+        " WHERE table_schema = 'kit' AND column_name IN ('id', 'palette', 'level', 'flags', 'name', 'at') ORDER BY 1"
+    ) == [
+        ("at", "point"),
+        ("flags", "bit(8)"),
+        ("id", "uuid"),
+        ("level", "smallint"),
+        ("name", "extensions.citext"),
+        ("palette", "kit.color[]"),
+    ]
+    kit.database.query("INSERT INTO kit.things (palette, level) VALUES ('{red,green}', 2)")

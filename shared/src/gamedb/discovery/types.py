@@ -16,11 +16,12 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 POSTGRESQL: Dialect = psycopg.dialect()
 
+_BASES = (sqltypes.TypeEngine, sqltypes.UserDefinedType, sqltypes.TypeDecorator, sqltypes.ExternalType)
 _PUBLIC = frozenset(
     value
     for module in (sqltypes, postgresql)
     for name, value in vars(module).items()
-    if not name.startswith("_") and isinstance(value, type) and issubclass(value, TypeEngine)
+    if not name.startswith("_") and isinstance(value, type) and issubclass(value, TypeEngine) and value not in _BASES
 )
 
 
@@ -32,8 +33,8 @@ def database_type(type_: TypeEngine, dialect: Dialect | None = None) -> TypeEngi
         variants = getattr(type_, "_variant_mapping", None)
         if variants and dialect.name in variants:
             type_ = variants[dialect.name]
-        elif isinstance(type_, TypeDecorator):
-            type_ = type_.load_dialect_impl(dialect)
+        elif isinstance(type_, TypeDecorator) and not type(type_).__module__.startswith("sqlalchemy."):
+            type_ = type_.load_dialect_impl(dialect)  # SQLAlchemy's own (Interval...) stay as they are
         else:
             break
     return _public(type_)
@@ -41,6 +42,8 @@ def database_type(type_: TypeEngine, dialect: Dialect | None = None) -> TypeEngi
 
 def _public(type_: TypeEngine) -> TypeEngine:
     for cls in type(type_).__mro__:
+        if cls in _BASES:
+            break
         if cls in _PUBLIC:
             return type_ if cls is type(type_) else type_.adapt(cls)
     return type_  # a type SQLAlchemy doesn't know (UserDefinedType...): kept as it is
