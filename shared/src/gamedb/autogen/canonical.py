@@ -26,6 +26,7 @@ from sqlalchemy import CheckConstraint, Column, Connection, DefaultClause, MetaD
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import TextClause
 
 from gamedb.autogen.enums import SCHEMA_OPTION
 from gamedb.names import quote_ident, quote_literal, search_path_for
@@ -114,6 +115,8 @@ def declared_default_sql(default: Any, dialect: Dialect) -> str | None:
         return None
     if isinstance(default.arg, str):  # a plain string is a literal value, quoted in the DDL
         return quote_literal(default.arg)
+    if isinstance(default.arg, TextClause) and not default.arg._bindparams:
+        return default.arg.text  # as written: "'12:00'::time" has no bind parameter in it
     return str(default.arg.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
