@@ -1,5 +1,5 @@
-"""The pure rules behind autogenerate (no server): how defaults are normalized, which enum operations a
-difference needs, how value additions are placed. The behaviour on a real server is in test_real_models."""
+"""The pure rules behind autogenerate (no server): which enum operations a difference needs, how value
+additions are placed. The behaviour on a real server is in test_real_models and test_model_types."""
 
 from __future__ import annotations
 
@@ -7,57 +7,11 @@ import importlib
 
 import pytest
 
-from gamedb.autogen.defaults import defaults_differ, normalize_default
 from gamedb.autogen.enums import IMPORT, AddEnumValuesOp, CreateEnumOp, DropEnumOp, RecreateEnumOp, enum_ops
 from gamedb.migrate import enum_ops as enum_helpers
 from gamedb.migrate.enum_ops import add_values_sql, create_sql, recreate_sql
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.mark.parametrize(
-    ("stored", "declared"),
-    [
-        ("now()", "now()"),
-        ("gen_random_uuid()", "gen_random_uuid()"),
-        ("'{}'::jsonb", "'{}'::jsonb"),
-        ("'{}'::jsonb", "'{}'"),
-        ("'ZZ'::character varying", "'ZZ'"),
-        ("'public'::league.visibility", "'public'"),
-        ('\'public\'::"League"."Visibility"', "'public'"),
-        ("'{}'::text[]", "'{}'"),
-        ("'-1'::integer", "-1"),
-        ("(0)::numeric(12,2)", "0"),
-        ("CURRENT_TIMESTAMP", "current_timestamp"),
-        ("false", "false"),
-        ("'2026-01-01 00:00:00+00'::timestamp with time zone", "'2026-01-01 00:00:00+00'"),
-        ("(now() + '1 day'::interval)", "now() + interval '1 day'"),
-        ("'a::b'::text", "'a::b'"),
-    ],
-)
-def test_a_default_as_postgresql_stores_it_equals_the_model_spelling(stored, declared):
-    assert normalize_default(stored) == normalize_default(declared)
-    assert not defaults_differ(None, stored, declared)
-
-
-@pytest.mark.parametrize(
-    ("stored", "declared"),
-    [
-        ("10", "25"),
-        ("now()", "clock_timestamp()"),
-        ("'public'::league.visibility", "'hidden'"),
-        ("'ABC'::character varying", "'abc'"),  # case inside quotes is data
-        ("(now() + '1 day'::interval)", "now() + interval '2 days'"),
-        ("gen_random_uuid()", None),
-        (None, "now()"),
-    ],
-)
-def test_a_changed_default_is_a_difference(stored, declared):
-    assert defaults_differ(None, stored, declared)
-
-
-def test_a_serial_columns_sequence_is_not_a_difference():
-    assert not defaults_differ(None, "nextval('league.channels_id_seq'::regclass)", None)
 
 
 def test_new_types_come_first_dropped_types_last_and_additions_are_in_place():

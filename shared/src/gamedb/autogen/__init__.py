@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import gamedb.autogen.checks  # registers the CHECK constraint comparator
 import gamedb.autogen.defaults  # registers the server default comparator
 import gamedb.autogen.impl  # noqa: F401 - replaces Alembic's PostgreSQL implementation
+from gamedb.autogen.canonical import OWNER_OPTION
 from gamedb.autogen.enums import SCHEMA_OPTION
 from gamedb.autogen.ordering import defer_cyclic_foreign_keys
 from gamedb.autogen.render import render_item
@@ -44,4 +46,5 @@ def autogenerate_options(schema: SchemaInfo) -> dict[str, Any]:
         "render_item": render_item,
         "process_revision_directives": defer_cyclic_foreign_keys,
         SCHEMA_OPTION: schema.name,
+        OWNER_OPTION: schema.owner_role,
     }

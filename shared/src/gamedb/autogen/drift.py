@@ -6,10 +6,13 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Connection, Table
+from sqlalchemy import Column, Connection, DefaultClause, Table
 
 from gamedb.autogen import autogenerate_options
+from gamedb.autogen.canonical import declared_default_sql
+from gamedb.autogen.defaults import REFUSED
 from gamedb.discovery import SchemaInfo
+from gamedb.discovery.types import POSTGRESQL
 from gamedb.migrate.extensions import see_extension_types
 
 IN_MODELS = "is in the models, not in the database"
@@ -44,9 +47,10 @@ def describe(diff: tuple[Any, ...]) -> str:
     if kind.startswith("modify_"):
         schema, table, column, _existing, found, wanted = rest
         what = kind.removeprefix("modify_")
+        refused = REFUSED.get(wanted) if isinstance(wanted, DefaultClause) else None
         return (
             f"column {_qualified(schema, table)}.{column}: {what} {_show(found)} in the database, "
-            f"{_show(wanted)} in the models"
+            f"{_show(wanted)} in the models" + (f" (PostgreSQL refuses it: {refused})" if refused else "")
         )
     if kind in ("add_enum", "remove_enum"):
         name, values = rest
@@ -73,9 +77,8 @@ def _qualified(schema: str | None, table: str) -> str:
 
 def _show(value: Any) -> str:
     """A type, a default or a flag as a person would write it."""
-    arg = getattr(value, "arg", None)
-    if arg is not None:  # a server default
-        return repr(arg) if isinstance(arg, str) else str(getattr(arg, "text", arg))
+    if isinstance(value, DefaultClause):  # a server default, as SQL (binds written as literals)
+        return declared_default_sql(value, POSTGRESQL)
     if value is None:
         return "none"
     if isinstance(value, Column):

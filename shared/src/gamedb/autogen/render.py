@@ -1,28 +1,44 @@
 """How autogenerate writes column types into a revision so that it runs as generated.
 
+Every type is written as the database type it is, fully qualified (`sa.`, `postgresql.`, both
+imported by the revision template): a `TypeDecorator` as what `load_dialect_impl` gives for
+PostgreSQL (inside an ARRAY too), never as the application's class, whose constructor, module and
+name are not the revision's to rely on (see gamedb.discovery.types). A type SQLAlchemy does not know
+(a `UserDefinedType`) is written as its DDL text through `gamedb.migrate.types.DatabaseType`.
+
 Native enums are written as `postgresql.ENUM(..., create_type=False)`: the revision creates and drops
 the types itself (`gamedb.autogen.enums`), once, in the right order, even when several tables share
-one. A service's own column types are written with the import of their module.
+one.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
+from alembic.autogenerate import render
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Enum
 from sqlalchemy.types import TypeEngine
+
+from gamedb.discovery.types import POSTGRESQL, database_type
+
+POSTGRESQL_IMPORT = "from sqlalchemy.dialects import postgresql"
+DATABASE_TYPE_IMPORT = "from gamedb.migrate.types import DatabaseType"
 
 
 def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Alembic's `render_item` hook."""
     if type_ != "type" or not isinstance(obj, TypeEngine):
         return False
-    if isinstance(obj, Enum) and obj.native_enum:
-        autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
-        values = ", ".join(repr(v) for v in obj.enums)
-        return f"postgresql.ENUM({values}, name={obj.name!r}, schema={obj.schema!r}, create_type=False)"
-    module = type(obj).__module__
-    if not module.startswith("sqlalchemy") and module != "builtins":
-        autogen_context.imports.add(f"import {module}")  # Alembic writes it as module.Type(...)
-    return False
+    dialect = autogen_context.dialect or POSTGRESQL
+    resolved = database_type(obj, dialect)
+    if isinstance(resolved, Enum) and resolved.native_enum:
+        autogen_context.imports.add(POSTGRESQL_IMPORT)
+        values = ", ".join(repr(v) for v in resolved.enums)
+        return f"postgresql.ENUM({values}, name={resolved.name!r}, schema={resolved.schema!r}, create_type=False)"
+    if not type(resolved).__module__.startswith("sqlalchemy."):
+        autogen_context.imports.add(DATABASE_TYPE_IMPORT)
+        return f"DatabaseType({resolved.compile(dialect=dialect)!r})"
+    if resolved is obj:
+        return False  # Alembic's own rendering of SQLAlchemy's types (nested types come back here)
+    return render._repr_type(resolved, autogen_context)

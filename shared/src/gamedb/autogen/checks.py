@@ -1,0 +1,77 @@
+"""CHECK constraints compared (Alembic doesn't): added, removed or changed in the models is drift, and
+autogenerate writes the create / drop operations.
+
+Both sides are compared as PostgreSQL prints them (`pg_get_constraintdef`, the models' made canonical
+on a scratch table: gamedb.autogen.canonical), including the CHECKs a type adds (a non-native
+`Enum(create_constraint=True)`, an ORM's type that builds one from a Python enum). A named CHECK is
+matched by name (after the naming convention), an unnamed one by its definition. A type's CHECK on a
+column that autogenerate adds comes with `add_column`: it is not written a second time.
+"""
+
+from __future__ import annotations
+
+from alembic.autogenerate import comparators
+from alembic.autogenerate.api import AutogenContext
+from alembic.operations import ops
+from alembic.util import PriorityDispatchResult
+from sqlalchemy import Table, text
+
+from gamedb.autogen.canonical import ModelCheck, forms_for, referenced_columns
+
+UNDEFINED_COLUMN = "42703"
+
+
+def _compare_checks(
+    autogen_context: AutogenContext,
+    modify_ops: ops.ModifyTableOps,
+    schema: str | None,
+    tname: str,
+    conn_table: Table | None,
+    metadata_table: Table | None,
+) -> PriorityDispatchResult:
+    if conn_table is None or metadata_table is None:
+        return PriorityDispatchResult.CONTINUE  # a new or dropped table carries its CHECKs with it
+    forms = forms_for(autogen_context)
+    if forms is None:
+        return PriorityDispatchResult.CONTINUE
+    stored = dict(forms.stored_checks.get(tname, {}))
+    existing = {column for (table, column) in forms.columns if table == tname}
+    to_add: list[ModelCheck] = []
+    unnamed: list[ModelCheck] = []
+    for check in forms.model_checks.get(tname, []):
+        if check.constraint._type_bound and not referenced_columns(check.constraint) <= existing:
+            continue  # the type's CHECK on a new column: add_column creates it
+        if check.name is None:
+            unnamed.append(check)
+        elif check.name in stored and stored[check.name] == check.spelled.text:
+            del stored[check.name]
+        else:
+            to_add.append(check)
+    for check in unnamed:
+        same = next((name for name, definition in stored.items() if definition == check.spelled.text), None)
+        if same is None:
+            to_add.append(check)
+        else:
+            del stored[same]
+    drops = [
+        ops.DropConstraintOp(
+            name,
+            tname,
+            type_="check",
+            schema=schema,
+            _reverse=ops.CreateCheckConstraintOp(name, tname, text(_inner(definition)), schema=schema),
+        )
+        for name, definition in sorted(stored.items())
+    ]
+    modify_ops.ops[:0] = drops  # before the columns they may name go
+    modify_ops.ops.extend(ops.CreateCheckConstraintOp.from_constraint(c.constraint) for c in to_add)
+    return PriorityDispatchResult.CONTINUE
+
+
+def _inner(definition: str) -> str:
+    """`CHECK ((a > 0))` -> `(a > 0)`: the condition a CREATE ... CHECK takes."""
+    body = definition.removeprefix("CHECK ")
+    return body.removesuffix(" NOT VALID")
+
+
+comparators.dispatch_for("table")(_compare_checks)
