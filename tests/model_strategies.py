@@ -87,21 +87,6 @@ KINDS = [
 ]
 KIND = {k.name: k for k in KINDS}
 
-# Drawn only once the engine handles them (issue 18 items 1-2, branch i18-types): each has a plain
-# regression test in tests/test_generated_models.py that is xfail(strict=True) until then.
-PENDING_KINDS = {"guid", "document", "level"}
-PENDING_DEFAULTS = {"sa.func.jsonb('{}')", "\"''\""}
-
-
-def ready(kinds: list[Kind]) -> list[Kind]:
-    """`kinds` without the pending ones, and without pending default spellings."""
-    return [
-        dataclasses.replace(k, defaults=tuple(d for d in k.defaults if d not in PENDING_DEFAULTS))
-        for k in kinds
-        if k.name not in PENDING_KINDS
-    ]
-
-
 TYPES_MODULE = '''
 class GUID(TypeDecorator):
     """UUIDs as strings, its own __init__ without arguments."""
@@ -474,7 +459,7 @@ def tables(draw, schema_name: str, enums: tuple[Enum, ...], earlier: list[Table]
 @st.composite
 def schemas(draw, name: str, kinds: list[Kind] | None = None, max_tables: int = 3) -> Schema:
     """A whole schema for service `name`."""
-    kinds = kinds if kinds is not None else ready(KINDS)
+    kinds = kinds if kinds is not None else KINDS
     enum_names = draw(st.lists(st.sampled_from(["status", "color", "phase"]), max_size=2, unique=True))
     enums = tuple(Enum(n, draw(VALUES)) for n in enum_names)
     drawn: list[Table] = []
@@ -512,7 +497,7 @@ def _referenced(schema: Schema, table: Table, column: str) -> bool:
 @st.composite
 def changes(draw, schema: Schema, kinds: list[Kind] | None = None) -> tuple[str, Schema]:
     """One edit of the models: (what it is, the schema after it)."""
-    kinds = kinds if kinds is not None else ready(KINDS)
+    kinds = kinds if kinds is not None else KINDS
     table = draw(st.sampled_from(schema.tables))
     plain = [c for c in table.columns if not _referenced(schema, table, c.name)]
     options = ["add_column", "add_table", "add_index", "add_check", "comment"]
@@ -580,7 +565,7 @@ def changes(draw, schema: Schema, kinds: list[Kind] | None = None) -> tuple[str,
         if column.kind.startswith("enum:") or column.array:
             default = None
         else:
-            spellings = [None, *(d for d in KIND[column.kind].defaults if d not in PENDING_DEFAULTS)]
+            spellings = [None, *KIND[column.kind].defaults]
             default = draw(st.sampled_from([d for d in spellings if d != column.default] or [None]))
         new = replace(column, default=default)
         if new == column:

@@ -9,6 +9,9 @@ name are not the revision's to rely on (see gamedb.discovery.types). A type SQLA
 Native enums are written as `postgresql.ENUM(..., create_type=False)`: the revision creates and drops
 the types itself (`gamedb.autogen.enums`), once, in the right order, even when several tables share
 one.
+
+A model's string server default is written as the string it is (Alembic would strip a quote from
+each end).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, Literal
 
 from alembic.autogenerate import render
 from alembic.autogenerate.api import AutogenContext
-from sqlalchemy import Enum
+from sqlalchemy import DefaultClause, Enum
 from sqlalchemy.types import TypeEngine
 
 from gamedb.discovery.types import POSTGRESQL, database_type
@@ -28,6 +31,10 @@ DATABASE_TYPE_IMPORT = "from gamedb.migrate.types import DatabaseType"
 
 def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Alembic's `render_item` hook."""
+    if type_ == "server_default" and isinstance(obj, DefaultClause) and isinstance(obj.arg, str):
+        # a model's string default, written as the string it is: Alembic strips one quote from each
+        # end, so server_default="''" (two quote characters) became the empty string in the revision
+        return repr(obj.arg)
     if type_ != "type" or not isinstance(obj, TypeEngine):
         return False
     dialect = autogen_context.dialect or POSTGRESQL
