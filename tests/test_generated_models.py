@@ -264,3 +264,10 @@ def test_kept_a_default_of_two_quote_characters(bench: Bench) -> None:
     """server_default="''" (the two-character string) was written as the empty string (Alembic strips a quote
     from each end): check reported drift right after the upgrade."""
     round_trip(bench, one_table(Column("alpha", "varchar", default="\"''\"")))
+
+
+def test_kept_a_check_added_to_the_models(bench: Bench) -> None:
+    """A CHECK added to a table: check said the models match (CHECKs were not compared; fixed on i18-types)."""
+    schema = one_table(Column("alpha", "integer"))
+    table = dataclasses.replace(schema.tables[0], checks=(("id_positive", "id > 0"),))
+    round_trip(bench, schema, ("add_check", dataclasses.replace(schema, tables=(table,))))
