@@ -78,6 +78,19 @@ KINDS = [
     Kind("numrange", "postgresql.NUMRANGE()", (), index="gist"),
     Kind("bit", "postgresql.BIT(8)", ("sa.text(\"B'00000000'\")",)),
     Kind("citext", "postgresql.CITEXT()", ('""', "\"''\""), text=True, extension="citext"),
+    # SQLAlchemy's generic types, some of them TypeDecorators themselves (Interval, PickleType)
+    Kind("sa_interval", "sa.Interval()", ("sa.text(\"'5 minutes'\")",)),
+    Kind("sa_uuid", "sa.Uuid()", ("sa.func.gen_random_uuid()",)),
+    Kind("sa_json", "sa.JSON()", ("sa.text(\"'{}'\")",), index=None, arrayable=False),
+    Kind("unicode", "sa.Unicode(20)", ('"u"',), text=True, widen="sa.Unicode(40)"),
+    Kind("unicode_text", "sa.UnicodeText()", (), text=True),
+    Kind("binary", "sa.LargeBinary()", (), index=None),
+    Kind("pickle", "sa.PickleType()", (), index=None, arrayable=False),
+    Kind("timestamp3", "postgresql.TIMESTAMP(precision=3, timezone=True)", ("sa.func.clock_timestamp()",)),
+    Kind("macaddr8", "postgresql.MACADDR8()", ()),
+    Kind("money", "postgresql.MONEY()", (), arrayable=False),
+    Kind("oid", "postgresql.OID()", ()),
+    Kind("int4multirange", "postgresql.INT4MULTIRANGE()", ("sa.text(\"'{}'\")",), index="gist", arrayable=False),
     # the service's own types (TypeDecorators), defined at the top of the models module
     Kind("guid", "GUID()", ("sa.func.gen_random_uuid()",)),
     Kind("slug", "Slug()", ('"x"',), text=True),
@@ -154,7 +167,8 @@ class Column:
     default: str | None = None
     comment: str | None = None
     # how an enum column declares its type: "class" Enum(PyEnum), "values" Enum('a', ...),
-    # "pg" postgresql.ENUM(...), "annotation" a bare Mapped[PyEnum]
+    # "pg" postgresql.ENUM(...), "annotation" a bare Mapped[PyEnum], "varchar" non-native,
+    # "varchar_check" non-native with its CHECK
     enum_way: str = "class"
 
 
@@ -222,6 +236,10 @@ def _enum_type(schema: Schema, enum_name: str, way: str) -> str:
         return f"sa.Enum({', '.join(map(repr, enum.values))}, name={enum.name!r})"
     if way == "pg":
         return f"postgresql.ENUM({', '.join(map(repr, enum.values))}, name={enum.name!r})"
+    if way == "varchar":  # a non-native enum: VARCHAR, no type
+        return f"sa.Enum({_class_name(enum.name)}, native_enum=False, length=20)"
+    if way == "varchar_check":  # a non-native enum with the CHECK SQLAlchemy adds to the table
+        return f"sa.Enum({_class_name(enum.name)}, native_enum=False, create_constraint=True, name={enum.name!r})"
     return f"sa.Enum({_class_name(enum.name)}, name={enum.name!r})"
 
 
@@ -378,7 +396,10 @@ def columns(draw, enums: tuple[Enum, ...], taken: set[str], kinds: list[Kind]) -
     if enums and draw(st.integers(0, 4)) == 0:
         enum = draw(st.sampled_from(enums))
         array = draw(st.booleans())
-        way = draw(st.sampled_from(["class", "values", "pg"] if array else ["class", "values", "pg", "annotation"]))
+        ways = (
+            ["class", "values", "pg"] if array else ["class", "values", "pg", "annotation", "varchar", "varchar_check"]
+        )
+        way = draw(st.sampled_from(ways))
         default = None
         if not array and draw(st.booleans()):
             default = f'"{enum.values[0]}"' if draw(st.booleans()) else f"sa.text(\"'{enum.values[-1]}'\")"
@@ -411,6 +432,12 @@ def tables(draw, schema_name: str, enums: tuple[Enum, ...], earlier: list[Table]
     key = draw(st.sampled_from(["serial", "identity", "identity_always", "sequence", "uuid", "composite"]))
     taken = {"id", "part", "state"}
     cols = list(draw(st.lists(columns(enums, taken, kinds), min_size=1, max_size=4)))
+    checked: set[str] = set()  # one CHECK per enum and table: the CHECK is named after the type
+    for n, column in enumerate(cols):
+        if column.enum_way == "varchar_check":
+            if column.kind in checked:
+                cols[n] = replace(column, enum_way="varchar")
+            checked.add(column.kind)
     fks: list[ForeignKey] = []
     # a reference to an earlier table, or to itself (composite keys take both columns)
     candidates = [*earlier, None]
