@@ -481,3 +481,32 @@ def test_check_constraints_changed_in_the_models_are_drift_and_autogenerate_clos
     kit.models(CHECKS_MODELS)
     (kit.layout.versions_dir / next(p.name for p in kit.layout.versions_dir.glob("*_checks.py"))).unlink()
     assert kit.check().stdout == MATCH, kit.check().output
+
+
+def test_a_deployer_without_temp_privilege_compares_defaults_and_checks_too(kit):
+    kit.models(
+        DEFAULTS_MODELS + CHECKS_MODELS.replace("class Level(", "class Level2(").replace("(Level)", "(Level2)"),
+        extensions=("fuzzystrmatch",),
+    )
+    kit.start()
+    kit.round_trip()
+    kit.ok("roles", "apply")  # revokes TEMP on the database from PUBLIC
+    kit.ok("roles", "login", "deployer", "--migrator")
+    as_deployer = kit.database.login_uri("deployer").replace("postgresql://", "postgresql+psycopg://", 1)
+    assert kit.database.query("SELECT has_database_privilege('deployer', current_database(), 'TEMP')") == [(False,)]
+
+    def check(*args: str) -> Result:
+        return run_cli(["-x", "schema=kit", "check", *args], url=as_deployer, python_path=[kit.layout.src_dir])
+
+    assert check().stdout == MATCH, check().output
+    kit.layout.models_file.write_text(
+        kit.layout.models_file.read_text().replace('sa.text("1.50")', 'sa.text("2.5")').replace(">= 0", "> 0")
+    )
+    drift = check()
+    assert drift.code == 1
+    assert sorted(line for line in drift.stderr.splitlines() if line.startswith("kit: ")) == [
+        "kit: check constraint ck_entries_amount_positive on kit.entries: CHECK ((amount >= 0)) in the database, "
+        "CHECK (amount > 0) in the models",
+        "kit: column kit.settings.price: default 1.50 in the database, 2.5 in the models",
+    ]
+    assert kit.database.query("SELECT count(*) FROM pg_class WHERE relname LIKE 'gamedb_scratch%'") == [(0,)]
