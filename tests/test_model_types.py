@@ -373,3 +373,140 @@ def test_a_default_postgresql_cannot_parse_is_one_drift_line_without_traceback(k
         "kit: column kit.settings.docs: default '[]'::jsonb in the database, jsonb('[') in the models "
         "(PostgreSQL refuses it: invalid input syntax for type json)",
     ]
+
+
+CHECKS_MODELS = """
+class Kind(enum.Enum):
+    a = "a"
+    b = "b"
+
+
+class Level(enum.IntEnum):
+    low = 1
+    high = 2
+
+
+class LevelType(TypeDecorator):
+    impl = sa.SmallInteger
+    cache_ok = True
+
+    def __init__(self, enum_class: type[enum.IntEnum]) -> None:
+        super().__init__()
+        self.enum_class = enum_class
+
+
+@sa.event.listens_for(sa.Column, "after_parent_attach")
+def _valid_levels(column, table):
+    \"\"\"As some ORMs do: a CHECK built from the Python enum's values, added by an event listener.\"\"\"
+    if isinstance(column.type, LevelType):
+        values = [member.value for member in column.type.enum_class]
+        table.append_constraint(sa.CheckConstraint(column.in_(values), name=f"{column.name}_valid"))
+
+
+class Entry(Base):
+    __tablename__ = "entries"
+    __table_args__ = (sa.CheckConstraint("amount >= 0", name="amount_positive"),)
+    id = mapped_column(sa.Integer, primary_key=True)
+    amount = mapped_column(sa.Integer, nullable=False)
+    kind = mapped_column(sa.Enum(Kind, name="kind", native_enum=False, create_constraint=True))
+    level = mapped_column(LevelType(Level))
+    flag = mapped_column(sa.Boolean(create_constraint=True))
+    note = mapped_column(sa.Text, sa.CheckConstraint("length(note) < 100", name="note_short"))
+"""
+EVOLVED_CHECKS = [
+    ('    b = "b"\n', '    b = "b"\n    c = "c"\n'),
+    ("    high = 2\n", "    high = 2\n    top = 3\n"),
+    ('sa.CheckConstraint("amount >= 0", name=', 'sa.CheckConstraint("amount > 0", name='),
+    (', sa.CheckConstraint("length(note) < 100", name="note_short"))', ")"),
+    (
+        "    flag = mapped_column(",
+        '    extra = mapped_column(sa.Enum(Kind, name="extra_kind", native_enum=False, create_constraint=True))\n'
+        '    nonzero = mapped_column(sa.Integer, sa.CheckConstraint("nonzero <> 0", name="nonzero"))\n'
+        "    flag = mapped_column(",
+    ),
+]
+CHECKS = (
+    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE contype = 'c'"
+    " AND conrelid = 'kit.entries'::regclass ORDER BY 1"
+)
+
+
+def test_check_constraints_changed_in_the_models_are_drift_and_autogenerate_closes_them(kit):
+    kit.models(CHECKS_MODELS)
+    kit.start()
+    text = kit.round_trip()
+    assert text.count("ck_entries_level_valid") == 1  # the listener's CHECK, written once (no 42710)
+    before = kit.database.query(CHECKS)
+    assert [name for name, _ in before] == [
+        "ck_entries_amount_positive",
+        "ck_entries_kind",
+        "ck_entries_level_valid",
+        "ck_entries_note_short",
+    ]
+    models = kit.layout.models_file.read_text()
+    kit.database.query("INSERT INTO kit.entries (amount) VALUES (1)")
+    for old, new in EVOLVED_CHECKS:
+        assert old in models, old
+        models = models.replace(old, new, 1)
+    kit.layout.models_file.write_text(models)
+
+    assert kit.drift() == [
+        "kit: check constraint ck_entries_amount_positive on kit.entries: CHECK ((amount >= 0)) in the database, "
+        "CHECK (amount > 0) in the models",
+        "kit: check constraint ck_entries_kind on kit.entries: CHECK (((kind)::text = ANY ((ARRAY['a'::character "
+        "varying, 'b'::character varying])::text[]))) in the database, CHECK (kind IN ('a', 'b', 'c')) in the models",
+        "kit: check constraint ck_entries_level_valid on kit.entries: CHECK ((level = ANY (ARRAY[1, 2]))) in the "
+        "database, CHECK (level IN (1, 2, 3)) in the models",
+        "kit: check constraint ck_entries_nonzero on kit.entries (CHECK (nonzero <> 0)) is in the models, "
+        "not in the database",
+        "kit: check constraint ck_entries_note_short on kit.entries (CHECK ((length(note) < 100))) is in the "
+        "database, not in the models",
+        "kit: column kit.entries.extra is in the models, not in the database",
+        "kit: column kit.entries.nonzero is in the models, not in the database",
+    ]
+
+    evolve = kit.round_trip("checks")
+    assert evolve.count("ck_entries_extra_kind") == 0  # add_column brings the type's CHECK itself
+    after = dict(kit.database.query(CHECKS))
+    assert after["ck_entries_kind"] == (
+        "CHECK (((kind)::text = ANY ((ARRAY['a'::character varying, 'b'::character varying, "
+        "'c'::character varying])::text[])))"
+    )
+    kit.database.query("INSERT INTO kit.entries (amount, kind, level) VALUES (1, 'c', 3)")  # allowed now
+    kit.database.query("DELETE FROM kit.entries WHERE kind = 'c'")
+
+    kit.ok("-x", "schema=kit", "downgrade", "-1")
+    assert [name for name, _ in kit.database.query(CHECKS)] == [name for name, _ in before]
+    # re-created from PostgreSQL's printed form (which may parse back differently): equal all the same
+    kit.models(CHECKS_MODELS)
+    (kit.layout.versions_dir / next(p.name for p in kit.layout.versions_dir.glob("*_checks.py"))).unlink()
+    assert kit.check().stdout == MATCH, kit.check().output
+
+
+def test_a_deployer_without_temp_privilege_compares_defaults_and_checks_too(kit):
+    kit.models(
+        DEFAULTS_MODELS + CHECKS_MODELS.replace("class Level(", "class Level2(").replace("(Level)", "(Level2)"),
+        extensions=("fuzzystrmatch",),
+    )
+    kit.start()
+    kit.round_trip()
+    kit.ok("roles", "apply")  # revokes TEMP on the database from PUBLIC
+    kit.ok("roles", "login", "deployer", "--migrator")
+    as_deployer = kit.database.login_uri("deployer").replace("postgresql://", "postgresql+psycopg://", 1)
+    assert kit.database.query("SELECT has_database_privilege('deployer', current_database(), 'TEMP')") == [(False,)]
+
+    def check(*args: str) -> Result:
+        return run_cli(["-x", "schema=kit", "check", *args], url=as_deployer, python_path=[kit.layout.src_dir])
+
+    assert check().stdout == MATCH, check().output
+    kit.layout.models_file.write_text(
+        kit.layout.models_file.read_text().replace('sa.text("1.50")', 'sa.text("2.5")').replace(">= 0", "> 0")
+    )
+    drift = check()
+    assert drift.code == 1
+    assert sorted(line for line in drift.stderr.splitlines() if line.startswith("kit: ")) == [
+        "kit: check constraint ck_entries_amount_positive on kit.entries: CHECK ((amount >= 0)) in the database, "
+        "CHECK (amount > 0) in the models",
+        "kit: column kit.settings.price: default 1.50 in the database, 2.5 in the models",
+    ]
+    assert kit.database.query("SELECT count(*) FROM pg_class WHERE relname LIKE 'gamedb_scratch%'") == [(0,)]

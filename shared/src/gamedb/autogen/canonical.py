@@ -106,6 +106,8 @@ class CanonicalForms:
     columns: dict[tuple[str, str], StoredColumn] = field(default_factory=dict)
     defaults: dict[tuple[str, str], Spelled] = field(default_factory=dict)
     stored_checks: dict[str, dict[str, str]] = field(default_factory=dict)
+    # the stored CHECKs parsed once more, and the models' `spelled` too: the spelling they are compared in
+    comparable_checks: dict[str, dict[str, str]] = field(default_factory=dict)
     model_checks: dict[str, list[ModelCheck]] = field(default_factory=dict)
 
 
@@ -137,9 +139,14 @@ def model_checks(table: Table, dialect: Dialect) -> list[ModelCheck]:
             except Exception:  # noqa: BLE001 - a convention needing a name the constraint lacks
                 name = None
             name = name.strip('"') if name else None
-        sql = compiler.sql_compiler.process(constraint.sqltext, include_table=False, literal_binds=True)
-        checks.append(ModelCheck(constraint, name, sql))
+        checks.append(ModelCheck(constraint, name, check_condition_sql(constraint, dialect)))
     return checks
+
+
+def check_condition_sql(constraint: CheckConstraint, dialect: Dialect) -> str:
+    """A CHECK's condition as CREATE TABLE writes it (columns unqualified, binds as literals)."""
+    compiler = dialect.ddl_compiler(dialect, None)
+    return str(compiler.sql_compiler.process(constraint.sqltext, include_table=False, literal_binds=True))
 
 
 def referenced_columns(constraint: CheckConstraint) -> set[str]:
@@ -217,30 +224,86 @@ def _run_in_scratch(
     scratch_names: dict[str, str],
     where: str,
 ) -> dict[tuple[str, str, str], tuple[str, str | None]]:
-    errors: dict[tuple[str, str, str], tuple[str, str | None]] = {}
     restore = f"SELECT set_config('search_path', {quote_literal(search_path)}, true)"
+    scratch = [f"{where}.{quote_ident(name)}" for name in scratch_names]
     savepoint = connection.begin_nested()
     try:
-        try:
-            with connection.begin_nested():
-                connection.exec_driver_sql(";\n".join([*prelude, *creates, *(s for _, s in items)]))
-        except DBAPIError:  # something was refused: again one item at a time, to know which
-            connection.exec_driver_sql(";\n".join([*prelude, *creates]))
-            for key, statement in items:
-                try:
-                    with connection.begin_nested():
-                        connection.exec_driver_sql(statement)
-                except DBAPIError as exc:
-                    errors[key] = (_message(exc), getattr(exc.orig, "sqlstate", None))
-        connection.exec_driver_sql(restore)
-        scratch = [f"{where}.{quote_ident(name)}" for name in scratch_names]
+        connection.exec_driver_sql(";\n".join([*prelude, *creates]))
+        errors = _batch(connection, items, prelude[-1], restore)
         for relname, attname, expression in connection.execute(SCRATCH_DEFAULTS, {"scratch": scratch}):
             forms.defaults[(scratch_names[relname], attname)] = Spelled(expression)
+        by_scratch = {v: k for k, v in scratch_names.items()}
+        again: list[tuple[tuple[str, str, str], str]] = []
         for relname, conname, definition in connection.execute(SCRATCH_CHECKS, {"scratch": scratch}):
             table = scratch_names[relname]
             forms.model_checks[table][int(conname.removeprefix(SCRATCH))].spelled = Spelled(definition)
+            again.append(((relname, conname, "m"), definition))
+        for table, stored in forms.stored_checks.items():
+            if table in by_scratch:
+                again += [((by_scratch[table], name, "d"), definition) for name, definition in stored.items()]
+        _second_pass(connection, again, prelude[-1], restore, forms, scratch_names, where)
     finally:
         savepoint.rollback()
+    return errors
+
+
+def _second_pass(
+    connection: Connection,
+    definitions: list[tuple[tuple[str, str, str], str]],
+    set_path: str,
+    restore: str,
+    forms: CanonicalForms,
+    scratch_names: dict[str, str],
+    where: str,
+) -> None:
+    """Both sides' CHECKs parsed once more and compared in that spelling.
+
+    PostgreSQL's printed form does not always parse back to itself (`kind IN ('a', 'b')` on a varchar
+    prints as `= ANY ((ARRAY[...])::text[])`, which parses back as `ANY (ARRAY[(...)::text, ...])`);
+    a downgrade that re-creates a dropped CHECK from its printed form must still compare equal.
+    """
+    items = []
+    names: dict[str, tuple[str, str, str]] = {}
+    for number, ((relname, name, side), definition) in enumerate(definitions):
+        again = f"{SCRATCH}again_{number}"
+        names[again] = (relname, name, side)
+        items.append(
+            (
+                (relname, name, side),
+                f"ALTER TABLE {where}.{quote_ident(relname)} ADD CONSTRAINT {quote_ident(again)} {definition}",
+            )
+        )
+    _batch(connection, items, set_path, restore)
+    scratch = [f"{where}.{quote_ident(name)}" for name in scratch_names]
+    for _, conname, definition in connection.execute(SCRATCH_CHECKS, {"scratch": scratch}):
+        if conname not in names:
+            continue
+        relname, name, side = names[conname]
+        table = scratch_names[relname]
+        if side == "m":
+            forms.model_checks[table][int(name.removeprefix(SCRATCH))].spelled.text = definition
+        else:
+            forms.comparable_checks.setdefault(table, {})[name] = definition
+
+
+def _batch(
+    connection: Connection, items: list[tuple[Any, str]], set_path: str, restore: str
+) -> dict[Any, tuple[str, str | None]]:
+    """Run `items` (key, statement) under the migration search_path: in one round trip, or when the
+    server refuses one, each in its own savepoint; returns key -> (message, SQLSTATE) of the refused."""
+    errors: dict[Any, tuple[str, str | None]] = {}
+    try:
+        with connection.begin_nested():
+            connection.exec_driver_sql(";\n".join([set_path, *(s for _, s in items), restore]))
+    except DBAPIError:  # something was refused: again one item at a time, to know which
+        connection.exec_driver_sql(set_path)
+        for key, statement in items:
+            try:
+                with connection.begin_nested():
+                    connection.exec_driver_sql(statement)
+            except DBAPIError as exc:
+                errors[key] = (_message(exc), getattr(exc.orig, "sqlstate", None))
+        connection.exec_driver_sql(restore)
     return errors
 
 

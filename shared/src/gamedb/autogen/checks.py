@@ -10,11 +10,14 @@ column that autogenerate adds comes with `add_column`: it is not written a secon
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic.autogenerate import comparators
 from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops
 from alembic.util import PriorityDispatchResult
-from sqlalchemy import Table, text
+from sqlalchemy import CheckConstraint, Column, Table, text
+from sqlalchemy.sql.elements import conv
 
 from gamedb.autogen.canonical import ModelCheck, forms_for, referenced_columns
 
@@ -34,7 +37,8 @@ def _compare_checks(
     forms = forms_for(autogen_context)
     if forms is None:
         return PriorityDispatchResult.CONTINUE
-    stored = dict(forms.stored_checks.get(tname, {}))
+    stored = dict(forms.comparable_checks.get(tname, {}))
+    as_stored = forms.stored_checks.get(tname, {})
     existing = {column for (table, column) in forms.columns if table == tname}
     to_add: list[ModelCheck] = []
     unnamed: list[ModelCheck] = []
@@ -55,13 +59,13 @@ def _compare_checks(
             del stored[same]
     drops = [
         ops.DropConstraintOp(
-            name,
+            conv(name),  # the database's name, final: no naming convention applies to it again
             tname,
             type_="check",
             schema=schema,
-            _reverse=ops.CreateCheckConstraintOp(name, tname, text(_inner(definition)), schema=schema),
+            _reverse=ops.CreateCheckConstraintOp(conv(name), tname, text(_inner(as_stored[name])), schema=schema),
         )
-        for name, definition in sorted(stored.items())
+        for name in sorted(stored)
     ]
     modify_ops.ops[:0] = drops  # before the columns they may name go
     modify_ops.ops.extend(ops.CreateCheckConstraintOp.from_constraint(c.constraint) for c in to_add)
@@ -70,8 +74,28 @@ def _compare_checks(
 
 def _inner(definition: str) -> str:
     """`CHECK ((a > 0))` -> `(a > 0)`: the condition a CREATE ... CHECK takes."""
-    body = definition.removeprefix("CHECK ")
-    return body.removesuffix(" NOT VALID")
+    return definition.removesuffix(" NOT VALID").removeprefix("CHECK (").removesuffix(")")
 
 
 comparators.dispatch_for("table")(_compare_checks)
+
+
+def write_column_checks(context: Any, revision: Any, directives: list[ops.MigrationScript]) -> None:
+    """A `process_revision_directives` step: a new table's column-level CHECKs become table-level ones.
+
+    Alembic writes a column as `sa.Column(name, type, ...)` without the CHECKs declared on it, so the
+    table would be created without them (and `check` would report them missing forever).
+    """
+    for script in directives:
+        for upgrade_ops in script.upgrade_ops_list:
+            for op in upgrade_ops.ops:
+                if not isinstance(op, ops.CreateTableOp):
+                    continue
+                found = [
+                    c
+                    for column in op.columns
+                    if isinstance(column, Column)
+                    for c in column.constraints
+                    if isinstance(c, CheckConstraint) and not c._type_bound
+                ]
+                op.columns.extend(CheckConstraint(c.sqltext, name=c.name) for c in found)

@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 from alembic.autogenerate import render
 from alembic.autogenerate.api import AutogenContext
-from sqlalchemy import DefaultClause, Enum
+from sqlalchemy import CheckConstraint, DefaultClause, Enum, Table
+from sqlalchemy.sql.elements import conv
 from sqlalchemy.types import TypeEngine
 
 from gamedb.discovery.types import POSTGRESQL, database_type
@@ -29,12 +30,14 @@ POSTGRESQL_IMPORT = "from sqlalchemy.dialects import postgresql"
 DATABASE_TYPE_IMPORT = "from gamedb.migrate.types import DatabaseType"
 
 
-def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False] | None:
     """Alembic's `render_item` hook."""
     if type_ == "server_default" and isinstance(obj, DefaultClause) and isinstance(obj.arg, str):
         # a model's string default, written as the string it is: Alembic strips one quote from each
         # end, so server_default="''" (two quote characters) became the empty string in the revision
         return repr(obj.arg)
+    if type_ == "check" and isinstance(obj, CheckConstraint):
+        return None if _is_a_twin(obj) else False
     if type_ != "type" or not isinstance(obj, TypeEngine):
         return False
     dialect = autogen_context.dialect or POSTGRESQL
@@ -49,3 +52,24 @@ def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | 
     if resolved is obj:
         return False  # Alembic's own rendering of SQLAlchemy's types (nested types come back here)
     return render._repr_type(resolved, autogen_context)
+
+
+def _is_a_twin(check: CheckConstraint) -> bool:
+    """Whether `check` repeats another CHECK of its table, and is not the one to write.
+
+    Alembic renders a new table from a copy of the model's; an event listener that adds a CHECK when a
+    column joins a table runs again on the copy, which then holds the model's CHECK and the listener's
+    new one: written both, the revision fails with 42710. The model's (named by the convention) is kept.
+    """
+    table = check.table if isinstance(check.table, Table) else None
+    if table is None:
+        return False
+    twins = [
+        c
+        for c in table.constraints
+        if isinstance(c, CheckConstraint) and not c._type_bound and str(c.sqltext) == str(check.sqltext)
+    ]
+    if len(twins) < 2:
+        return False
+    keep = next((c for c in twins if isinstance(c.name, conv)), None) or next((c for c in twins if c.name), twins[0])
+    return check is not keep
