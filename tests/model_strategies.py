@@ -83,6 +83,7 @@ KINDS = [
     Kind("sa_uuid", "sa.Uuid()", ("sa.func.gen_random_uuid()",)),
     Kind("sa_json", "sa.JSON()", ("sa.text(\"'{}'\")",), index=None, arrayable=False),
     Kind("unicode", "sa.Unicode(20)", ('"u"',), text=True, widen="sa.Unicode(40)"),
+    Kind("unicode40", "sa.Unicode(40)", (), text=True),
     Kind("unicode_text", "sa.UnicodeText()", (), text=True),
     Kind("binary", "sa.LargeBinary()", (), index=None),
     Kind("pickle", "sa.PickleType()", (), index=None, arrayable=False),
@@ -583,7 +584,7 @@ def changes(draw, schema: Schema, kinds: list[Kind] | None = None) -> tuple[str,
     if what == "drop_index":
         return what, _replace_table(schema, replace(table, indexes=table.indexes[1:]))
     if what == "add_check":
-        return what, _replace_table(schema, replace(table, checks=(*table.checks, ("id_positive", "id > 0"))))
+        return what, _replace_table(schema, replace(table, checks=(*table.checks, ("id_present", "id IS NOT NULL"))))
     if what == "drop_check":
         return what, _replace_table(schema, replace(table, checks=table.checks[1:]))
     if what == "comment":
