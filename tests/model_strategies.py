@@ -84,6 +84,8 @@ KINDS = [
     Kind("sa_json", "sa.JSON()", ("sa.text(\"'{}'\")",), index=None, arrayable=False),
     Kind("unicode", "sa.Unicode(20)", ('"u"',), text=True, widen="sa.Unicode(40)"),
     Kind("unicode40", "sa.Unicode(40)", (), text=True),
+    Kind("varchar64", "sa.String(64)", ('"new"',), text=True),
+    Kind("numeric14", "sa.Numeric(14, 2)", ("sa.text('0')",), number=True),
     Kind("unicode_text", "sa.UnicodeText()", (), text=True),
     Kind("binary", "sa.LargeBinary()", (), index=None),
     Kind("pickle", "sa.PickleType()", (), index=None, arrayable=False),
@@ -100,6 +102,7 @@ KINDS = [
     Kind("level", "Level(Mood)", ("sa.text('1')",), number=True),
 ]
 KIND = {k.name: k for k in KINDS}
+WIDER = {k.name: next(w for w in KINDS if w.type == k.widen) for k in KINDS if k.widen}  # each widening is a kind
 
 TYPES_MODULE = '''
 class GUID(TypeDecorator):
@@ -593,7 +596,7 @@ def changes(draw, schema: Schema, kinds: list[Kind] | None = None) -> tuple[str,
         return what, _replace_table(schema, replace(table, columns=(column, *table.columns[1:])))
     if what == "widen":
         column = draw(st.sampled_from([c for c in plain if KIND.get(c.kind) and KIND[c.kind].widen and not c.array]))
-        widened = next(k for k in KINDS if k.type == KIND[column.kind].widen)
+        widened = WIDER[column.kind]
         default = column.default if column.default in widened.defaults else None
         new = replace(column, kind=widened.name, default=default)
         columns_ = tuple(new if c == column else c for c in table.columns)
