@@ -355,7 +355,7 @@ def render(schema: Schema) -> str:
         TYPES_MODULE,
     ]
     for enum in schema.enums:
-        lines += ["", f"class {_class_name(enum.name)}(enum.Enum):"]
+        lines += ["", f"class {_class_name(enum.name)}(str, enum.Enum):"]
         lines += [f"    {v} = {v!r}" for v in enum.values]
         lines.append("")
     lines += ["", "class Base(DeclarativeBase):", "    metadata = metadata", ""]
@@ -406,7 +406,15 @@ def columns(draw, enums: tuple[Enum, ...], taken: set[str], kinds: list[Kind]) -
         way = draw(st.sampled_from(ways))
         default = None
         if not array and draw(st.booleans()):
-            default = f'"{enum.values[0]}"' if draw(st.booleans()) else f"sa.text(\"'{enum.values[-1]}'\")"
+            default = draw(
+                st.sampled_from(
+                    [
+                        f'"{enum.values[0]}"',
+                        f"sa.text(\"'{enum.values[-1]}'\")",
+                        f"{_class_name(enum.name)}.{enum.values[0]}",  # a str enum's member, as Prefect writes it
+                    ]
+                )
+            )
         return Column(
             name, f"enum:{enum.name}", array=array, nullable=draw(st.booleans()), default=default, enum_way=way
         )

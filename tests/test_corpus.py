@@ -99,6 +99,26 @@ PROJECTS = {
         ),
         ["ctfd: table ctfd.comments is in the models, not in the database"],
     ),
+    "prefect": Project(
+        "prefect",
+        14,
+        (
+            (
+                "    concurrency_limit: Mapped[Optional[int]]\n\n    status: Mapped[WorkPoolStatus]",
+                "    concurrency_limit: Mapped[Optional[int]]\n"
+                '    storage_ttl: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON, server_default="{}")\n\n'
+                "    status: Mapped[WorkPoolStatus]",
+            ),
+            (
+                '    PAUSED = "PAUSED"\n\n\nclass WorkPoolStatus',
+                '    PAUSED = "PAUSED"\n    DRAINING = "DRAINING"\n\n\nclass WorkPoolStatus',
+            ),
+        ),
+        [
+            "prefect: column prefect.work_pool.storage_ttl is in the models, not in the database",
+            "prefect: enum type prefect.work_queue_status: values DRAINING is in the models, not in the database",
+        ],
+    ),
 }
 
 

@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
-from model_strategies import Column, ForeignKey, Schema, Table, changes, render, schemas
+from model_strategies import Column, Enum, ForeignKey, Schema, Table, changes, render, schemas
 
 from conftest import REPO, Result
 from gamedb.scaffold.files import ServiceLayout, register_in_place, write_service
@@ -274,3 +274,13 @@ def test_kept_a_check_added_to_the_models(bench: Bench) -> None:
     schema = one_table(Column("alpha", "integer"))
     table = dataclasses.replace(schema.tables[0], checks=(("id_positive", "id > 0"),))
     round_trip(bench, schema, ("add_check", dataclasses.replace(schema, tables=(table,))))
+
+
+def test_kept_a_str_enum_member_as_server_default(bench: Bench) -> None:
+    """server_default=Status.open (Prefect's work pools): the revision got `server_default=<Status.open: 'open'>`,
+    a SyntaxError at the first upgrade."""
+    schema = dataclasses.replace(
+        one_table(Column("alpha", "enum:status", nullable=False, default="Status.open")),
+        enums=(Enum("status", ("open", "closed")),),
+    )
+    round_trip(bench, schema)

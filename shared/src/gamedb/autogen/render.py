@@ -35,7 +35,7 @@ def render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | 
     if type_ == "server_default" and isinstance(obj, DefaultClause) and isinstance(obj.arg, str):
         # a model's string default, written as the string it is: Alembic strips one quote from each
         # end, so server_default="''" (two quote characters) became the empty string in the revision
-        return repr(obj.arg)
+        return repr(str.__str__(obj.arg))  # the text of a str enum member (Prefect's), not its repr
     if type_ == "check" and isinstance(obj, CheckConstraint):
         return None if _is_a_twin(obj) else False
     if type_ != "type" or not isinstance(obj, TypeEngine):
