@@ -6,8 +6,12 @@ from __future__ import annotations
 import importlib
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeDecorator, UserDefinedType
 
 from gamedb.autogen.enums import IMPORT, AddEnumValuesOp, CreateEnumOp, DropEnumOp, RecreateEnumOp, enum_ops
+from gamedb.discovery.types import database_type
 from gamedb.migrate import enum_ops as enum_helpers
 from gamedb.migrate.enum_ops import add_values_sql, create_sql, recreate_sql
 
@@ -59,3 +63,28 @@ def test_a_generated_revision_imports_the_enum_helpers_from_gamedb_migrate():
     module, _, name = IMPORT.removeprefix("from ").partition(" import ")
     assert (module, name) == ("gamedb.migrate", "enum_ops")
     assert getattr(importlib.import_module(module), name) is enum_helpers
+
+
+def test_a_column_type_is_written_as_what_postgresql_stores():
+    class GUID(TypeDecorator):
+        impl = sa.CHAR(32)
+        cache_ok = True
+
+        def load_dialect_impl(self, dialect):
+            return dialect.type_descriptor(postgresql.UUID() if dialect.name == "postgresql" else sa.CHAR(32))
+
+    class Outer(TypeDecorator):
+        impl = GUID
+        cache_ok = True
+
+    class Point(UserDefinedType):
+        cache_ok = True
+
+        def get_col_spec(self, **kw):
+            return "point"
+
+    assert repr(database_type(Outer())) == "UUID()"  # a driver's private subclass becomes the public class
+    assert repr(database_type(sa.String(5).with_variant(sa.CHAR(5), "postgresql"))) == "CHAR(length=5)"
+    assert isinstance(database_type(sa.Interval()), sa.Interval)  # SQLAlchemy's own decorators stay
+    point = Point()
+    assert database_type(point) is point

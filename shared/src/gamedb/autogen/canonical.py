@@ -167,7 +167,13 @@ def canonical_forms(
         forms.columns[(relname, attname)] = StoredColumn(type_, generated, default, serial)
     for relname, conname, definition in connection.execute(CHECKS, {"schema": schema, "tables": names}):
         forms.stored_checks.setdefault(relname, {})[conname] = definition
-    present = sorted({relname for relname, _ in forms.columns})
+    present = sorted(
+        relname
+        for relname in {relname for relname, _ in forms.columns}
+        if relname in forms.stored_checks
+        or model_checks(tables[relname], dialect)
+        or any(isinstance(c.server_default, DefaultClause) for c in tables[relname].columns)
+    )  # a table with no default and no CHECK on either side needs no scratch table
     if not present:
         return forms
     temp, may_create, owner_member, search_path = connection.execute(

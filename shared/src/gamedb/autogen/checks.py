@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from alembic.autogenerate import comparators
+from alembic.autogenerate import comparators, render, renderers
 from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops
 from alembic.util import PriorityDispatchResult
@@ -68,7 +68,16 @@ def _compare_checks(
         for name in sorted(stored)
     ]
     modify_ops.ops[:0] = drops  # before the columns they may name go
-    modify_ops.ops.extend(ops.CreateCheckConstraintOp.from_constraint(c.constraint) for c in to_add)
+    # built by hand: a column-level CHECK has no table for from_constraint on SQLAlchemy 2.0
+    modify_ops.ops.extend(
+        ops.CreateCheckConstraintOp(
+            c.constraint.name if isinstance(c.constraint.name, str) else None,
+            tname,
+            c.constraint.sqltext,
+            schema=schema,
+        )
+        for c in to_add
+    )
     return PriorityDispatchResult.CONTINUE
 
 
@@ -99,3 +108,15 @@ def write_column_checks(context: Any, revision: Any, directives: list[ops.Migrat
                     if isinstance(c, CheckConstraint) and not c._type_bound
                 ]
                 op.columns.extend(CheckConstraint(c.sqltext, name=c.name) for c in found)
+
+
+@renderers.dispatch_for(ops.CreateCheckConstraintOp, replace=True)
+def _render_create_check(autogen_context: AutogenContext, op: ops.CreateCheckConstraintOp) -> str:
+    """`op.create_check_constraint(...)` as Alembic 1.20 writes it (1.18 raises NotImplementedError)."""
+    args = [repr(render._render_gen_name(autogen_context, op.constraint_name))]
+    if not autogen_context._has_batch:
+        args.append(repr(op.table_name))
+    args.append(render._render_potential_expr(op.condition, autogen_context, wrap_in_element=False))
+    if not autogen_context._has_batch and op.schema:
+        args.append(f"schema={op.schema!r}")
+    return f"{render._alembic_autogenerate_prefix(autogen_context)}create_check_constraint({', '.join(args)})"

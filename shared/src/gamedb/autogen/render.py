@@ -24,6 +24,7 @@ from sqlalchemy import CheckConstraint, DefaultClause, Enum, Table
 from sqlalchemy.sql.elements import conv
 from sqlalchemy.types import TypeEngine
 
+from gamedb.autogen.canonical import check_condition_sql
 from gamedb.discovery.types import POSTGRESQL, database_type
 
 POSTGRESQL_IMPORT = "from sqlalchemy.dialects import postgresql"
@@ -64,10 +65,11 @@ def _is_a_twin(check: CheckConstraint) -> bool:
     table = check.table if isinstance(check.table, Table) else None
     if table is None:
         return False
+    condition = check_condition_sql(check, POSTGRESQL)
     twins = [
         c
         for c in table.constraints
-        if isinstance(c, CheckConstraint) and not c._type_bound and str(c.sqltext) == str(check.sqltext)
+        if isinstance(c, CheckConstraint) and not c._type_bound and check_condition_sql(c, POSTGRESQL) == condition
     ]
     if len(twins) < 2:
         return False
