@@ -284,3 +284,10 @@ def test_kept_a_str_enum_member_as_server_default(bench: Bench) -> None:
         enums=(Enum("status", ("open", "closed")),),
     )
     round_trip(bench, schema)
+
+
+def test_kept_a_check_whose_convention_name_passes_63_bytes(bench: Bench) -> None:
+    """Prefect's ck_block_document_reference__ck_block_document_reference__no_self_reference: PostgreSQL has the
+    name CREATE TABLE truncated (a hash suffix), check compared the untruncated one: drift right after the upgrade."""
+    name = "alpha_is_never_negative_whatever_the_row_says_about_it_in_the_end"
+    round_trip(bench, one_table(Column("alpha", "integer"), checks=((name, "alpha >= 0"),)))

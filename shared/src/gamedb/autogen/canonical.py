@@ -132,8 +132,9 @@ def model_checks(table: Table, dialect: Dialect) -> list[ModelCheck]:
         rule = constraint._create_rule
         if rule is not None and not rule(compiler):
             continue  # e.g. Boolean(create_constraint=True): PostgreSQL has a real boolean
-        name = constraint.name if isinstance(constraint.name, str) else None
-        if name is None and constraint.name is not None:  # unnamed, a naming convention may name it
+        name = None
+        if constraint.name is not None:  # a naming convention may name an unnamed one; a long name is
+            # truncated the way CREATE TABLE does it (a hash suffix at 63 bytes), as the database has it
             try:
                 name = dialect.identifier_preparer.format_constraint(constraint)
             except Exception:  # noqa: BLE001 - a convention needing a name the constraint lacks
