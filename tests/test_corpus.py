@@ -104,9 +104,9 @@ PROJECTS = {
         14,
         (
             (
-                "    concurrency_limit: Mapped[Optional[int]]\n\n    status: Mapped[WorkPoolStatus]",
-                "    concurrency_limit: Mapped[Optional[int]]\n"
-                '    storage_ttl: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON, server_default="{}")\n\n'
+                "    concurrency_limit: Mapped[int | None]\n\n    status: Mapped[WorkPoolStatus]",
+                "    concurrency_limit: Mapped[int | None]\n"
+                '    storage_ttl: Mapped[dict[str, Any] | None] = mapped_column(JSON, server_default="{}")\n\n'
                 "    status: Mapped[WorkPoolStatus]",
             ),
             (
