@@ -4,7 +4,8 @@
 # naming convention, type_annotation_map, id/created/updated columns and table names from the class name;
 # types, server defaults, unique constraints, indexes, the CHECK). Relationships, methods, app imports and
 # the trigram indexes (their operator class is set in Prefect's hand-written migrations, not the models)
-# stripped; pydantic types replaced by `dict`, AutoEnums spelled out, Optional[X] written X | None; Prefect's DateTime is datetime.datetime here.
+# stripped; pydantic types replaced by `dict`, AutoEnums spelled out, Optional[X] written X | None;
+# Prefect's DateTime is datetime.datetime here.
 # ruff: noqa: UP042 - Prefect's own spelling (str enums), kept as written
 """Prefect's flows, blocks, concurrency limits, variables, configuration, CSRF tokens, work pools and queues."""
 
