@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field, replace
 
+import sqlalchemy as sa
 from hypothesis import strategies as st
+from sqlalchemy.dialects import postgresql
 
 
 # A column type: how models write it, the server defaults that fit it (in several spellings), what an
@@ -101,7 +103,22 @@ KINDS = [
     Kind("document", "Document()", ("sa.text(\"'{}'::jsonb\")",), index="gin", arrayable=False),
     Kind("level", "Level(Mood)", ("sa.text('1')",), number=True),
 ]
+
+
+def _available(type_source: str) -> bool:
+    """Whether this SQLAlchemy has the type (the suite also runs on the dependency floors)."""
+    module, _, name = type_source.partition("(")[0].rpartition(".")
+    return not module or hasattr({"sa": sa, "postgresql": postgresql}[module], name)
+
+
+KINDS = [k for k in KINDS if _available(k.type) and (k.widen is None or _available(k.widen))]
 KIND = {k.name: k for k in KINDS}
+# NULLS NOT DISTINCT on an index, where this SQLAlchemy knows the option
+NULLS_NOT_DISTINCT = any(
+    "nulls_not_distinct" in options
+    for construct, options in postgresql.base.PGDialect.construct_arguments
+    if construct is sa.Index
+)
 WIDER = {k.name: next(w for w in KINDS if w.type == k.widen) for k in KINDS if k.widen}  # each widening is a kind
 
 TYPES_MODULE = '''
@@ -480,7 +497,7 @@ def tables(draw, schema_name: str, enums: tuple[Enum, ...], earlier: list[Table]
             indexes.append(
                 Index(f"uq_{name}_{column.name}_set", (column.name,), unique=True, where=f"{column.name} IS NOT NULL")
             )
-        elif roll == 2 and kind.index == "btree":
+        elif roll == 2 and kind.index == "btree" and NULLS_NOT_DISTINCT:
             indexes.append(Index(f"uq_{name}_{column.name}_nnd", (column.name,), unique=True, nulls_not_distinct=True))
         elif roll == 3 and kind.text:
             indexes.append(Index(f"ix_{name}_{column.name}_lower", (column.name,), expression=True))
