@@ -158,3 +158,21 @@ def bench(session: nox.Session) -> None:
     python = str(workspace(session) / "python")
     session.run(python, str(ROOT / "shared" / "bench" / "fleet_bench.py"), *session.posargs, external=True)
     session.run(python, str(ROOT / "shared" / "bench" / "move_bench.py"), external=True)
+
+
+@nox.session(venv_backend="none", default=False)
+def fuzz(session: nox.Session) -> None:
+    """The generated-models properties run long and random (args: examples per property, default 300)."""
+    bin_dir = workspace(session)
+    examples = session.posargs[0] if session.posargs else "300"
+    session.run(
+        str(bin_dir / "python"),
+        "-m",
+        "pytest",
+        "tests/test_generated_models.py",
+        "-q",
+        "-p",
+        "no:randomly",
+        env={"GAMEDB_FUZZ_EXAMPLES": examples, "GAMEDB_FUZZ_RANDOM": "1"},
+        external=True,
+    )

@@ -11,8 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 import gamedb.autogen.defaults  # registers the server default comparator
-import gamedb.autogen.impl  # replaces Alembic's PostgreSQL implementation
+import gamedb.autogen.impl  # noqa: F401 - replaces Alembic's PostgreSQL implementation
 import gamedb.autogen.objects  # noqa: F401 - registers the declared objects' comparator
+from gamedb.autogen.canonical import OWNER_OPTION
+from gamedb.autogen.checks import write_column_checks
 from gamedb.autogen.enums import SCHEMA_OPTION
 from gamedb.autogen.ordering import defer_cyclic_foreign_keys
 from gamedb.autogen.partitions import PARTITIONS_OPTION
@@ -37,6 +39,12 @@ def include_only(
     return include_name
 
 
+def process_revision_directives(context: Any, revision: Any, directives: list[Any]) -> None:
+    """Alembic's hook: gamedb's corrections to what autogenerate writes, in order."""
+    defer_cyclic_foreign_keys(context, revision, directives)
+    write_column_checks(context, revision, directives)
+
+
 def autogenerate_options(schema: SchemaInfo) -> dict[str, Any]:
     """Options for Alembic's MigrationContext that compare `schema` (and only it) with its models."""
     partitions: set[str] = set()
@@ -51,6 +59,7 @@ def autogenerate_options(schema: SchemaInfo) -> dict[str, Any]:
         # True lets Alembic compare identity columns; gamedb.autogen.defaults compares the rest first
         "compare_server_default": True,
         "render_item": render_item,
-        "process_revision_directives": defer_cyclic_foreign_keys,
+        "process_revision_directives": process_revision_directives,
         SCHEMA_OPTION: schema.name,
+        OWNER_OPTION: schema.owner_role,
     }

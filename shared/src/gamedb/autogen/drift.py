@@ -6,10 +6,13 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Connection, Table
+from sqlalchemy import CheckConstraint, Column, Connection, DefaultClause, Table
 
 from gamedb.autogen import autogenerate_options
+from gamedb.autogen.canonical import check_condition_sql, declared_default_sql
+from gamedb.autogen.defaults import REFUSED
 from gamedb.discovery import SchemaInfo
+from gamedb.discovery.types import POSTGRESQL
 from gamedb.migrate.extensions import see_extension_types
 
 IN_MODELS = "is in the models, not in the database"
@@ -24,7 +27,34 @@ def schema_drift(connection: Connection, schema: SchemaInfo) -> list[str]:
     diffs = [d for diff in found for d in (diff if isinstance(diff, list) else [diff])]
     # a table missing on one side: its indexes and constraints go with it, one line says it all
     whole = {(d[0].removesuffix("_table"), d[1].fullname) for d in diffs if d[0] in ("add_table", "remove_table")}
-    return [describe(d) for d in diffs if not _part_of(d, whole)]
+    diffs = [d for d in diffs if not _part_of(d, whole)]
+    changed = _changed_checks(diffs)
+    return [*(describe(d) for d in diffs if id(d) not in changed), *dict.fromkeys(changed.values())]
+
+
+def _changed_checks(diffs: list[tuple[Any, ...]]) -> dict[int, str]:
+    """A CHECK dropped and added under one name is one change: id of both diffs -> the one line."""
+    removed = {
+        (d[1].table.fullname, d[1].name): d
+        for d in diffs
+        if d[0] == "remove_constraint" and isinstance(d[1], CheckConstraint) and d[1].name
+    }
+    lines: dict[int, str] = {}
+    for d in diffs:
+        if d[0] != "add_constraint" or not isinstance(d[1], CheckConstraint):
+            continue
+        key = (d[1].table.fullname, d[1].name)
+        if key in removed:
+            line = (
+                f"check constraint {key[1]} on {key[0]}: {_check_sql(removed[key][1])} in the database, "
+                f"{_check_sql(d[1])} in the models"
+            )
+            lines[id(d)] = lines[id(removed[key])] = line
+    return lines
+
+
+def _check_sql(check: CheckConstraint) -> str:
+    return f"CHECK ({check_condition_sql(check, POSTGRESQL)})"
 
 
 def _part_of(diff: tuple[Any, ...], whole: set[tuple[str, str]]) -> bool:
@@ -46,9 +76,10 @@ def describe(diff: tuple[Any, ...]) -> str:
     if kind.startswith("modify_"):
         schema, table, column, _existing, found, wanted = rest
         what = kind.removeprefix("modify_")
+        refused = REFUSED.get(wanted) if isinstance(wanted, DefaultClause) else None
         return (
             f"column {_qualified(schema, table)}.{column}: {what} {_show(found)} in the database, "
-            f"{_show(wanted)} in the models"
+            f"{_show(wanted)} in the models" + (f" (PostgreSQL refuses it: {refused})" if refused else "")
         )
     if kind in ("add_enum", "remove_enum"):
         name, values = rest
@@ -65,6 +96,8 @@ def describe(diff: tuple[Any, ...]) -> str:
             table = getattr(subject, "table", None)
             where = f" on {table.fullname}" if isinstance(table, Table) else ""
             noun = {"fk": "foreign key", "constraint": "constraint", "index": "index"}.get(kind[len(prefix) :], kind)
+            if isinstance(subject, CheckConstraint):
+                return f"check constraint {subject.name or '(unnamed)'}{where} ({_check_sql(subject)}) {label}"
             return f"{noun} {getattr(subject, 'name', None) or '(unnamed)'}{where} {label}"
     return " ".join(str(part) for part in diff)
 
@@ -75,9 +108,8 @@ def _qualified(schema: str | None, table: str) -> str:
 
 def _show(value: Any) -> str:
     """A type, a default or a flag as a person would write it."""
-    arg = getattr(value, "arg", None)
-    if arg is not None:  # a server default
-        return repr(arg) if isinstance(arg, str) else str(getattr(arg, "text", arg))
+    if isinstance(value, DefaultClause):  # a server default, as SQL (binds written as literals)
+        return declared_default_sql(value, POSTGRESQL)
     if value is None:
         return "none"
     if isinstance(value, Column):

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import ARRAY, Column, Enum, MetaData
-from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlalchemy.types import TypeEngine
 
+from gamedb.discovery.types import database_type
 from gamedb.errors import DiscoveryError
 
 
@@ -37,9 +38,8 @@ def enum_uses(metadata: MetaData) -> Iterator[EnumUse]:
 
 
 def _enums_in(column: Column, type_: TypeEngine, *, in_array: bool) -> Iterator[EnumUse]:
-    if isinstance(type_, TypeDecorator):
-        yield from _enums_in(column, type_.impl_instance, in_array=in_array)
-    elif isinstance(type_, ARRAY):
+    type_ = database_type(type_)
+    if isinstance(type_, ARRAY):
         yield from _enums_in(column, type_.item_type, in_array=True)
     elif isinstance(type_, Enum) and type_.native_enum:
         yield EnumUse(column, type_, in_array)

@@ -1,0 +1,1 @@
+"""Netflix Dispatch's own tables (Netflix/dispatch, src/dispatch/), brought in as a test service."""
