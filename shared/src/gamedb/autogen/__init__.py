@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gamedb.autogen.defaults  # registers the server default comparator
-import gamedb.autogen.impl  # noqa: F401 - replaces Alembic's PostgreSQL implementation
+import gamedb.autogen.impl  # replaces Alembic's PostgreSQL implementation
 import gamedb.autogen.objects  # noqa: F401 - registers the declared objects' comparator
 from gamedb.autogen.canonical import OWNER_OPTION
 from gamedb.autogen.checks import write_column_checks
