@@ -177,3 +177,7 @@ class MoveInterrupted(GamedbError):
     """Ctrl-C during `gamedb move`: cleaned up, the source as it was."""
 
     exit_code = 130
+
+
+class SquashRefused(GamedbError):
+    """`gamedb squash` would not write the squash: the range, its data steps or the proof said no; nothing changed."""
