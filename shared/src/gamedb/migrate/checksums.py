@@ -52,6 +52,9 @@ ALGORITHM = "sha256"
 
 # How a row came to be (the `reason` column).
 APPLIED, STAMPED, FIRST_SEEN, REPAIRED = "applied", "stamped", "first seen", "repaired"
+# `gamedb squash` replaced the file: the kept revision's row takes the new file's checksum (the old one
+# in replaced_checksum); the rows of the revisions it replaced stay, naming the squash's file
+SQUASHED = "squashed"
 
 
 def normalized_text(data: bytes) -> bytes:
@@ -147,16 +150,32 @@ class ChecksumReport:
     unrecorded: list[str] = field(default_factory=list)  # applied, file present, no row yet
     stale: list[str] = field(default_factory=list)  # rows of revisions that are not applied
     checksums: dict[str, tuple[str, Path]] = field(default_factory=dict)  # applied revision -> (checksum, file)
+    squashed: dict[str, str] = field(default_factory=dict)  # revision -> file name: rows to record as squashed
 
 
 def compare_checksums(
     schema: SchemaInfo, version_rows: list[str], recorded: Mapping[str, Recorded], lookup: Lookup
 ) -> ChecksumReport:
     """What differs between the files of the applied revisions and the rows recorded for them."""
+    from gamedb.squash import squash_markers
+
     report = ChecksumReport(schema.name)
     applied = applied_revisions(version_rows, lookup)
+    markers = squash_markers(schema.versions_dir) if recorded or any(f is None for _, f in applied) else {}
+    replaced_by = {old: marker for marker in markers.values() for old in marker.replaced if old != marker.revision}
     for revision, found in applied:
         row = recorded.get(revision)
+        if found is None and revision in replaced_by:
+            marker = replaced_by[revision]
+            report.problems.append(
+                (
+                    revision,
+                    f"schema {schema.name!r} is at revision {revision}, which gamedb squash replaced by "
+                    f"{marker.revision} ({marker.path.name}): upgrade it to {marker.revision} with a checkout from "
+                    "before the squash (which has the old revision files), then run again",
+                )
+            )
+            continue
         if found is None:
             where = f"{schema.versions_dir / row.file} is gone" if row else f"no file in {schema.versions_dir} has it"
             report.problems.append(
@@ -167,6 +186,11 @@ def compare_checksums(
         report.checksums[revision] = (checksum, found.path)
         if row is None:
             report.unrecorded.append(revision)
+        elif revision in markers and markers[revision].checksums.get(revision) == row.checksum:
+            report.squashed[revision] = found.path.name  # recorded by the file the squash replaced
+            for replaced in markers[revision].replaced:
+                if replaced != revision and replaced in recorded:
+                    report.squashed[replaced] = found.path.name
         elif row.checksum != checksum:
             report.problems.append(
                 (
@@ -177,7 +201,7 @@ def compare_checksums(
                 )
             )
     walked = {revision for revision, _ in applied}
-    report.stale = sorted(set(recorded) - walked)
+    report.stale = sorted(set(recorded) - walked - set(report.squashed) - set(replaced_by))  # squashed: history
     return report
 
 
@@ -286,6 +310,9 @@ ON CONFLICT (revision) DO UPDATE SET checksum = EXCLUDED.checksum, file = EXCLUD
 """
 _INSERT_NEW = "INSERT INTO {table} (revision, checksum, file, reason) VALUES (:revision, :checksum, :file, :reason)"
 _DELETE = "DELETE FROM {table} WHERE revision = :revision"
+_MARK_SQUASHED = (
+    "UPDATE {table} SET reason = 'squashed', file = :file WHERE revision = :revision AND reason <> 'squashed'"
+)
 _WHO = "SELECT recorded_by, recorded_as, recorded_at::text FROM {table} WHERE revision = :revision"
 
 
@@ -311,6 +338,13 @@ def guard_run(connection: Connection, schema: SchemaInfo, lookup: Lookup, *, ref
         )
     for revision in report.stale:
         connection.execute(text(_sql(_DELETE, schema)), {"revision": revision})
+    for revision, file in report.squashed.items():
+        if revision in report.checksums:  # the kept revision: the new file's checksum, the old one replaced
+            values = {"revision": revision, "checksum": report.checksums[revision][0], "file": file}
+            replaced = recorded[revision].checksum
+            connection.execute(text(_sql(_UPSERT, schema)), {**values, "reason": SQUASHED, "replaced": replaced})
+        else:
+            connection.execute(text(_sql(_MARK_SQUASHED, schema)), {"revision": revision, "file": file})
     connection.commit()
 
 
