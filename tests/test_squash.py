@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli, versions_files
+from conftest import apply_with_psql, run_cli, versions_files
 from gamedb.squash.catalog import catalog_snapshot
 from gamedb.testing import ThrowawayDatabase
 
@@ -114,9 +114,9 @@ def ok(result):
     return result
 
 
-def test_a_long_history_squashed_at_a_middle_revision(history, admin_uri):
+def test_a_long_history_squashed_at_a_middle_revision(history, admin_uri, psql):
     extra, versions = history
-    dbs = {name: ThrowawayDatabase(admin_uri) for name in ("old_fresh", "at", "past", "before", "new_fresh")}
+    dbs = {name: ThrowawayDatabase(admin_uri) for name in ("old_fresh", "at", "past", "before", "new_fresh", "offline")}
     try:
         ok(upgrade(dbs["old_fresh"], extra))
         ok(upgrade(dbs["at"], extra, "sq5"))
@@ -165,6 +165,27 @@ def test_a_long_history_squashed_at_a_middle_revision(history, admin_uri):
                 dbs["new_fresh"].libpq, S, with_rows=False
             )
 
+        at = dbs["at"]
+        table = f"alembic.gamedb_checksums_{S}"
+        assert at.query(f"SELECT revision, reason, file FROM {table} WHERE revision < 'sq5' ORDER BY 1") == [
+            (f"sq{i}", "squashed", new_file.name) for i in range(1, 5)
+        ]
+        ok(run_cli(["upgrade-all"], url=at.url, python_path=extra))  # a later run keeps that history
+        assert len(at.query(f"SELECT 1 FROM {table} WHERE reason = 'squashed'")) == 5
+
+        # lint: --since REV still names a revision, and the squashed revision itself lints clean
+        since = run_cli(["-x", f"schema={S}", "lint", "--since", "sq5", "--no-baseline"], url=None, python_path=extra)
+        assert "3 revisions of 1 schema linted" in since.output, since.output
+        everything = run_cli(["-x", f"schema={S}", "lint", "--no-baseline"], url=None, python_path=extra)
+        assert "revision sq5" not in everything.stdout, everything.output  # one sq7 finding (ADD VALUE) only
+        assert "1 finding in 1 revision (4 revisions of 1 schema linted)" in everything.stdout, everything.output
+
+        # the --sql plan of the squashed chain, applied by psql, builds the same schema
+        plan = ok(run_cli(["-x", f"schema={S}", "upgrade", "head", "--sql"], url=None, python_path=extra))
+        applied = apply_with_psql(psql, dbs["offline"], plan.stdout)
+        assert applied.returncode == 0, applied.stderr[-2000:]
+        assert catalog_snapshot(dbs["offline"].libpq, S, with_rows=True) == new
+
         # inside the squashed range: refused with one line naming the revision and what to do
         before_db = dbs["before"]
         refused = upgrade(before_db, extra)
@@ -173,8 +194,10 @@ def test_a_long_history_squashed_at_a_middle_revision(history, admin_uri):
         assert "\n" not in line and "Traceback" not in line, refused.stderr
         assert "is at revision sq3, which gamedb squash replaced by sq5" in line, line
         assert before_db.version_rows(S) == ["sq3"]
-        status = run_cli(["status", "--no-drift"], url=before_db.url, python_path=extra)
-        assert status.code != 0 and "is at revision sq3, which gamedb squash replaced by sq5" in status.stderr
+        for args in (["status", "--no-drift"], ["upgrade-all"]):
+            refused = run_cli(args, url=before_db.url, python_path=extra)
+            assert refused.code != 0 and "is at revision sq3, which gamedb squash replaced by sq5" in refused.stderr
+        assert before_db.version_rows(S) == ["sq3"]
     finally:
         for db in dbs.values():
             db.drop()
