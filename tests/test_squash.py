@@ -194,10 +194,22 @@ def test_a_long_history_squashed_at_a_middle_revision(history, admin_uri, psql):
         assert "\n" not in line and "Traceback" not in line, refused.stderr
         assert "is at revision sq3, which gamedb squash replaced by sq5" in line, line
         assert before_db.version_rows(S) == ["sq3"]
-        for args in (["status", "--no-drift"], ["upgrade-all"]):
+        every = (
+            ["status", "--no-drift"],
+            ["upgrade-all"],
+            ["check-all"],
+            ["-x", S, "check"],
+            ["-x", S, "downgrade", "base"],
+        )
+        for args in [[a.replace(S, f"schema={S}") if a == S else a for a in args] for args in every]:
             refused = run_cli(args, url=before_db.url, python_path=extra)
             assert refused.code != 0 and "is at revision sq3, which gamedb squash replaced by sq5" in refused.stderr
         assert before_db.version_rows(S) == ["sq3"]
+
+        # any other edit of the squashed file is still an edit
+        new_file.write_text(new_file.read_text() + "# edited\n")
+        edited = run_cli(["status", "--no-drift"], url=dbs["at"].url, python_path=extra)
+        assert edited.code == 1 and "applied revision sq5 was edited after it was applied" in edited.stderr
     finally:
         for db in dbs.values():
             db.drop()
@@ -225,6 +237,8 @@ def test_a_data_step_that_is_not_plain_sql_is_listed_and_refused(history, admin_
     dropped = ok(squash(extra, admin_uri, "--through", "sq5", "--drop-data-steps"))
 
     assert "data step left out: " in dropped.stdout and "and rows" not in dropped.stdout
+    (squashed,) = versions.glob("*_sq5_*.py")
+    assert f"# data steps left out on purpose (--drop-data-steps):\n#   {third.name}:" in squashed.read_text()
 
 
 def test_the_squash_refuses_when_the_proof_fails_and_writes_nothing(history, admin_uri, monkeypatch):
@@ -264,10 +278,14 @@ def test_the_squash_refuses_when_the_proof_fails_and_writes_nothing(history, adm
     [
         ("sq1", "sq1 is the first revision: nothing to squash"),
         ("nope", "--through 'nope'"),
+        ("sq5", "revision sq9 branches off sq3, inside the range; merge it first"),
     ],
 )
 def test_a_range_that_cannot_be_squashed_is_one_line(history, admin_uri, through, message):
     extra, versions = history
+    if through == "sq5":  # a second line of history forks off inside the range
+        fork = next(versions.glob("sq4_*.py")).read_text().replace("'sq4'", "'sq9'")
+        (versions / "sq9_fork.py").write_text(fork)
     before = versions_files(versions)
 
     refused = squash(extra, admin_uri, "--through", through)
