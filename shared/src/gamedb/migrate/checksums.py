@@ -4,8 +4,10 @@ Invariant: a row of `alembic.gamedb_checksums_<s>` (next to the version table, o
 closed to app roles) holds, for one revision applied to schema `<s>`, the checksum of its file as it
 was when it ran (`applied`), when it was stamped (`stamped`), when gamedb first saw it already applied
 (`first seen`: revisions applied before gamedb kept checksums), or when someone accepted an edit on
-purpose (`repaired`, with the checksum it replaced). The row is written in the revision's own
-transaction, with its version row; a downgrade deletes the row of the revision it undoes.
+purpose (`repaired`, with the checksum it replaced), or when `gamedb squash` replaced its file
+(`squashed`: the kept revision's row takes the new file's checksum, the old one in `replaced_checksum`;
+the rows of the revisions it replaced stay, naming the new file). The row is written in the revision's
+own transaction, with its version row; a downgrade deletes the row of the revision it undoes.
 
 What is hashed: the revision file's text, normalized only for what editors and git change without
 anyone meaning to: a UTF-8 byte-order mark, line endings (CRLF, CR) and whitespace at the end of a
@@ -161,7 +163,16 @@ def compare_checksums(
 
     report = ChecksumReport(schema.name)
     applied = applied_revisions(version_rows, lookup)
-    markers = squash_markers(schema.versions_dir) if recorded or any(f is None for _, f in applied) else {}
+    walked = {revision for revision, _ in applied}
+    # squash markers are read from the files only when something looks wrong (a missing file, a changed
+    # checksum, rows of revisions not applied): a database whose rows match costs no extra pass
+    sums = {revision: file_checksum(found.path) for revision, found in applied if found is not None}
+    suspicious = (
+        len(sums) < len(applied)
+        or bool(set(recorded) - walked)
+        or any(recorded[r].checksum != checksum for r, checksum in sums.items() if r in recorded)
+    )
+    markers = squash_markers(schema.versions_dir) if suspicious else {}
     replaced_by = {old: marker for marker in markers.values() for old in marker.replaced if old != marker.revision}
     for revision, found in applied:
         row = recorded.get(revision)
@@ -182,7 +193,7 @@ def compare_checksums(
                 (revision, f"schema {schema.name!r}: applied revision {revision} has no file: {where}; restore it")
             )
             continue
-        checksum = file_checksum(found.path)
+        checksum = sums[revision]
         report.checksums[revision] = (checksum, found.path)
         if row is None:
             report.unrecorded.append(revision)
@@ -200,7 +211,6 @@ def compare_checksums(
                     f"change with gamedb repair-checksums -x schema={schema.name} {revision}",
                 )
             )
-    walked = {revision for revision, _ in applied}
     report.stale = sorted(set(recorded) - walked - set(report.squashed) - set(replaced_by))  # squashed: history
     return report
 
