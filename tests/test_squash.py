@@ -39,8 +39,13 @@ HISTORY = [
             "ALTER TABLE sq.players RENAME COLUMN name TO handle",
             "CREATE SEQUENCE sq.tickets AS bigint INCREMENT BY 5 START WITH 100 CACHE 3",
             "COMMENT ON COLUMN sq.players.handle IS 'unique per game'",
+            "ALTER TABLE sq.players ADD COLUMN nick extensions.citext",  # a declared extension's type
         ],
-        ["DROP SEQUENCE sq.tickets", "ALTER TABLE sq.players RENAME COLUMN handle TO name"],
+        [
+            "ALTER TABLE sq.players DROP COLUMN nick",
+            "DROP SEQUENCE sq.tickets",
+            "ALTER TABLE sq.players RENAME COLUMN handle TO name",
+        ],
     ),
     (
         "sq5",
@@ -100,6 +105,8 @@ def history(fleet) -> tuple[list[Path], Path]:
     sixth = next(versions.glob("sq6_*.py"))
     source = sixth.read_text()
     sixth.write_text(source[: source.index("\ndef upgrade")] + CONCURRENT)
+    schema_py = extra[0] / "game_sq" / "schema.py"
+    schema_py.write_text(schema_py.read_text().replace("versions=", 'extensions=("citext",),\n    versions='))
     return extra, versions
 
 
@@ -147,6 +154,7 @@ def test_a_long_history_squashed_at_a_middle_revision(history, admin_uri, psql):
         new = catalog_snapshot(dbs["new_fresh"].libpq, S, with_rows=True)
         assert old == new, (sorted(old - new)[:5], sorted(new - old)[:5])
         assert "type mood (e) bored,calm,angry,sleepy" in new
+        assert "column players.nick extensions.citext" in new
         comment = dbs["new_fresh"].query("SELECT obj_description('sq.players'::regclass)")
         assert comment == [("who plays :here, a:b",)]
         assert any(line.startswith("index CREATE INDEX players_handle") for line in new)
