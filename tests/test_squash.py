@@ -179,9 +179,18 @@ def test_a_long_history_squashed_at_a_middle_revision(history, admin_uri, psql):
 
         at = dbs["at"]
         table = f"alembic.gamedb_checksums_{S}"
-        assert at.query(f"SELECT revision, reason, file FROM {table} WHERE revision < 'sq5' ORDER BY 1") == [
-            (f"sq{i}", "squashed", new_file.name) for i in range(1, 5)
-        ]
+        # the record is an event log: each replaced revision's latest event is `squashed`, naming the
+        # squash's file; the kept revision's names the checksum its old file had as the one replaced
+        latest = (
+            f"SELECT DISTINCT ON (revision) revision, reason, file FROM {table} "
+            "WHERE revision <> '' AND revision < 'sq5' ORDER BY revision, seq DESC"
+        )
+        assert at.query(latest) == [(f"sq{i}", "squashed", new_file.name) for i in range(1, 5)]
+        kept = at.query(
+            f"SELECT checksum, replaced_checksum FROM {table} WHERE revision = 'sq5' AND reason = 'squashed'"
+        )
+        assert len(kept) == 1 and kept[0][1] is not None and kept[0][0] != kept[0][1], kept
+        assert kept[0][1] == at.query(f"SELECT checksum FROM {table} WHERE revision = 'sq5' ORDER BY seq LIMIT 1")[0][0]
         ok(run_cli(["upgrade-all"], url=at.url, python_path=extra))  # a later run keeps that history
         assert len(at.query(f"SELECT 1 FROM {table} WHERE reason = 'squashed'")) == 5
 
@@ -197,6 +206,10 @@ def test_a_long_history_squashed_at_a_middle_revision(history, admin_uri, psql):
         applied = apply_with_psql(psql, dbs["offline"], plan.stdout)
         assert applied.returncode == 0, applied.stderr[-2000:]
         assert catalog_snapshot(dbs["offline"].libpq, S, with_rows=True) == new
+        # the plan's guard, run where the plan is applied, takes the replaced revisions' `squashed` events
+        # as history: it does not ask for their (removed) files
+        guarded = apply_with_psql(psql, dbs["at"], plan.stdout)
+        assert "has no file in this plan" not in guarded.stderr, guarded.stderr
 
         # inside the squashed range: refused with one line naming the revision and what to do
         before_db = dbs["before"]
