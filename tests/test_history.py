@@ -381,3 +381,71 @@ def test_lint_refuses_a_revision_that_imports_its_own_services_code(gamedb, flee
     assert [(f["revision"], f["message"]) for f in found] == [
         ("chat3", "the revision imports game_chat, code of its own service")
     ]
+
+
+# --- gamedb squash on the record (issue 24) -----------------------------------------------------
+
+
+RECORD = "SELECT alembic.gamedb_record_chat(%s, 'squashed', %s, 'squash.py', %s)"
+
+
+def test_a_squashed_event_is_recorded_only_over_the_revisions_latest_checksum(chat, database):
+    before = database.query(HISTORY)
+    latest = before[-1][3] if before[-1][1] == "chat2" else [r for r in before if r[1] == "chat2"][-1][3]
+    with psycopg.connect(database.libpq, autocommit=True) as conn:
+        for revision, checksum, replaced in (
+            ("chat2", "sha256:new", None),  # a changed checksum that does not name the one it replaces
+            ("chat2", "sha256:new", "sha256:not-the-latest"),  # names another one
+            ("chat9", "sha256:new", None),  # a revision the record never saw
+        ):
+            with pytest.raises(psycopg.Error) as refused:
+                conn.execute(RECORD, (revision, checksum, replaced))
+            assert refused.value.sqlstate == "GDB02", refused.value
+        assert database.query(HISTORY) == before
+
+        conn.execute(RECORD, ("chat2", "sha256:new", latest))  # over its latest checksum: recorded
+        conn.execute(RECORD, ("chat1", [r for r in before if r[1] == "chat1"][-1][3], None))  # kept checksum
+
+    after = database.query(HISTORY)
+    assert after[: len(before)] == before
+    assert [row[1:4] for row in after[len(before) :]] == [
+        ("chat2", "squashed", "sha256:new"),
+        ("chat1", "squashed", [r for r in before if r[1] == "chat1"][-1][3]),
+    ]
+    chain = database.query(
+        "SELECT min(seq) FILTER (WHERE prev_hash <> coalesce(p, '')) FROM (SELECT seq, prev_hash, "
+        "lag(row_hash) OVER (ORDER BY seq) AS p FROM alembic.gamedb_checksums_chat) c"
+    )
+    assert chain == [(None,)]
+
+
+def test_a_recording_function_of_an_earlier_gamedb_is_replaced_by_roles_apply_keeping_owner_and_grants(
+    gamedb, fleet, database
+):
+    from gamedb.migrate.history import FUNCTION_VERSION, create_function_sql
+
+    extra = fleet(CHAT)
+    deployer_url = deployer_setup(gamedb, database, extra)
+    assert run_cli(["upgrade-all"], url=deployer_url, python_path=extra).code == 0
+    current = create_function_sql("chat", "gamedb_checksums_chat")
+    earlier = current.replace(f"    -- {FUNCTION_VERSION}\n", "").replace(", 'squashed'", "")
+    assert earlier != current and FUNCTION_VERSION not in earlier and "'squashed'," not in earlier
+    database.query(earlier)  # as an earlier gamedb installed it (before `squashed` was an event)
+    grants = "SELECT proowner::regrole::text, proacl::text FROM pg_proc WHERE proname = 'gamedb_record_chat'"
+    owner_and_grants = database.query(grants)
+    assert owner_and_grants[0][0] == "gamedb_history"
+
+    down = ["-x", "schema=chat", "downgrade", "-1"]
+    refused = run_cli(down, url=deployer_url, python_path=extra)  # a run that records: may not replace it
+    assert refused.code != 0
+    assert database.query("SELECT version_num FROM alembic.alembic_version_chat") == [("chat3",)]
+    assert "gamedb_record_chat, is of an earlier gamedb" in refused.stderr, refused.stderr
+    assert "roles apply" in refused.stderr and "Traceback" not in refused.stderr
+
+    assert gamedb("roles", "apply", extra=extra).code == 0
+    prosrc = database.query("SELECT prosrc FROM pg_proc WHERE proname = 'gamedb_record_chat'")[0][0]
+    assert FUNCTION_VERSION in prosrc and "'squashed'" in prosrc
+    assert database.query(grants) == owner_and_grants
+    assert run_cli(down, url=deployer_url, python_path=extra).code == 0
+    assert run_cli(["upgrade-all"], url=deployer_url, python_path=extra).code == 0
+    assert run_cli(["status", "--check", "--no-drift"], url=deployer_url, python_path=extra).code == 0

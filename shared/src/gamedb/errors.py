@@ -191,3 +191,7 @@ class PlanRefused(GamedbError):
     write a faithful script (a revision that runs Python offline SQL can't show)."""
 
     exit_code = 1
+
+
+class SquashRefused(GamedbError):
+    """`gamedb squash` would not write the squash: the range, its data steps or the proof said no; nothing changed."""

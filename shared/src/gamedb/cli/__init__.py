@@ -66,6 +66,7 @@ GAMEDB_COMMANDS = (
     "plan",
     "report",
     "partitions",
+    "squash",
 )
 # Top-level options that take a value (to find the subcommand without parsing).
 _VALUE_OPTIONS = frozenset({"-c", "--config", "-n", "--name", "-x"})
@@ -343,6 +344,17 @@ def add_gamedb_commands(sub: Any) -> None:
     )
     partitions.set_defaults(gamedb_cmd=cmd_partitions)
 
+    squash = sub.add_parser(
+        "squash",
+        help="-x schema=NAME --through REV: replace the revisions up to REV by one with REV's id, proven equal.",
+    )
+    squash.add_argument("--through", required=True, metavar="REV", help="the last revision squashed (keeps its id)")
+    squash.add_argument("-m", "--message", help="the new revision's message")
+    squash.add_argument(
+        "--drop-data-steps", action="store_true", help="leave out the range's data steps (and the rows they leave)"
+    )
+    squash.set_defaults(gamedb_cmd=cmd_squash)
+
     server = sub.add_parser("server", help="The embedded PostgreSQL (used when GAMEDB_URL is unset).")
     server.add_argument("action", choices=["url", "stop"], help="url: how to connect; stop: stop it")
     server.set_defaults(gamedb_cmd=cmd_server)
@@ -381,7 +393,17 @@ def schema_from_x(x_args: list[str] | None) -> str | None:
 def refuse_x_on_fleet_command(options: Namespace) -> None:
     """Commands over every schema take no -x: silently ignoring `-x schema=S` would act on all of them."""
     handler = getattr(options, "gamedb_cmd", None)
-    if handler is None or not options.x or handler in (cmd_lint, cmd_repair_checksums, cmd_partitions):  # these take -x
+    if (
+        handler is None
+        or not options.x
+        or handler
+        in (
+            cmd_lint,
+            cmd_repair_checksums,
+            cmd_partitions,
+            cmd_squash,
+        )
+    ):  # these take -x
         return
     schema_from_x(options.x)  # an unknown key gets its own message
     command = handler.__name__.removeprefix("cmd_").replace("_", "-")
@@ -948,6 +970,34 @@ def cmd_partitions(options: Namespace, project: Project, schemas: dict[str, Sche
     made = sum(o.state == "created" for o in outcomes)
     there = sum(o.state in ("existing", "covered") for o in outcomes)
     print(f"{name}: {made} partition(s) created, {there} month(s) already there")
+    return 0
+
+
+def cmd_squash(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
+    from gamedb.discovery import get_schema
+    from gamedb.squash.run import squash_schema
+
+    name = schema_from_x(options.x)
+    if name is None:
+        raise MissingSchemaArgument(
+            f"`gamedb squash` works on one schema: add -x schema=NAME (known schemas: {', '.join(schemas)})"
+        )
+    done = squash_schema(
+        project,
+        schemas,
+        get_schema(name, schemas),
+        options.through,
+        message=options.message,
+        drop_data_steps=options.drop_data_steps,
+    )
+    first, count = done.replaced[0], len(done.replaced)
+    print(f"{name}: squashed {count} revisions ({first} .. {done.revision}) into {_relative(str(done.path), project)}")
+    rows = f" and rows ({done.rows})" if done.with_data else ""
+    print(f"proof: fresh databases through both have the same catalog ({done.facts} facts){rows}")
+    for step in done.data_steps:
+        kept = "carried (as the rows it leaves)" if step.plain and done.with_data else "left out"
+        print(f"data step {kept}: {step}")
+    print(f"removed: {', '.join(path.name for path in done.removed)}")
     return 0
 
 

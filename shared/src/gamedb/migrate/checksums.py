@@ -3,7 +3,8 @@
 The record (gamedb.migrate.history, `alembic.gamedb_checksums_<s>`) is append-only: each row is one
 event of one revision with the checksum of its file then (`applied`, `stamped`, `first seen`:
 applied before gamedb kept checksums, `repaired`: an edit accepted on purpose, `downgraded`,
-`stamped down`, `not applied`); a revision's latest row is what is believed of it now. Rows are
+`stamped down`, `not applied`, `squashed`: `gamedb squash` replaced
+its file, see below); a revision's latest row is what is believed of it now. Rows are
 written in the revision's own transaction, with its version row.
 
 What is hashed: the revision file's text, normalized only for what editors and git change without
@@ -59,6 +60,9 @@ ALGORITHM = "sha256"
 # How a row came to be (the `reason` column).
 APPLIED, STAMPED, FIRST_SEEN, REPAIRED = "applied", "stamped", "first seen", "repaired"
 DOWNGRADED, STAMPED_DOWN, NOT_APPLIED = UNAPPLIED_REASONS
+# `gamedb squash` replaced the file: the kept revision gets a `squashed` event with the new file's
+# checksum (the old one as replaced_checksum); each revision it replaced gets one naming the squash's file
+SQUASHED = history.SQUASHED
 
 
 def normalized_text(data: bytes) -> bytes:
@@ -225,6 +229,7 @@ class ChecksumReport:
     unrecorded: list[str] = field(default_factory=list)  # applied, file present, never recorded
     stale: list[str] = field(default_factory=list)  # recorded as applied, no longer applied
     checksums: dict[str, tuple[str, Path]] = field(default_factory=dict)  # applied revision -> (checksum, file)
+    squashed: dict[str, str] = field(default_factory=dict)  # revision -> file name: rows to record as squashed
 
 
 def _edited(schema: SchemaInfo, revision: str, path: Path, applied: bool) -> tuple[str, str]:
@@ -248,33 +253,68 @@ def compare_checksums(
 ) -> ChecksumReport:
     """What differs between the revision files and the schema's record: an applied revision edited or
     gone, a revision recorded once (now un-applied) whose file was edited since (`files`: every
-    revision file), and a record that was altered (`chain`: gamedb.migrate.history.chain_problem)."""
+    revision file), and a record that was altered (`chain`: gamedb.migrate.history.chain_problem).
+    A database inside a squashed range is refused; one whose rows were written by the files a squash
+    replaced is recognised (`squashed`: the events guard_run appends)."""
+    from gamedb.squash import squash_markers
+
     report = ChecksumReport(schema.name)
     if chain is not None:
         report.problems.append(("", f"schema {schema.name!r}: {chain}; nothing was run or recorded"))
     applied = applied_revisions(version_rows, lookup)
+    walked = {revision for revision, _ in applied}
+    # squash markers are read from the files only when something looks wrong (a missing file, a changed
+    # checksum, rows of revisions not applied): a database whose rows match costs no extra pass
+    sums = {revision: file_checksum(found.path) for revision, found in applied if found is not None}
+    suspicious = (
+        len(sums) < len(applied)
+        or any(r not in walked and row.applied for r, row in recorded.items())
+        or any(recorded[r].checksum != checksum for r, checksum in sums.items() if r in recorded)
+    )
+    markers = squash_markers(schema.versions_dir) if suspicious else {}
+    replaced_by = {old: marker for marker in markers.values() for old in marker.replaced if old != marker.revision}
     for revision, found in applied:
         row = recorded.get(revision)
+        if found is None and revision in replaced_by:
+            marker = replaced_by[revision]
+            report.problems.append(
+                (
+                    revision,
+                    f"schema {schema.name!r} is at revision {revision}, which gamedb squash replaced by "
+                    f"{marker.revision} ({marker.path.name}): upgrade it to {marker.revision} with a checkout from "
+                    "before the squash (which has the old revision files), then run again",
+                )
+            )
+            continue
         if found is None:
             where = f"{schema.versions_dir / row.file} is gone" if row else f"no file in {schema.versions_dir} has it"
             report.problems.append(
                 (revision, f"schema {schema.name!r}: applied revision {revision} has no file: {where}; restore it")
             )
             continue
-        checksum = file_checksum(found.path)
+        checksum = sums[revision]
         report.checksums[revision] = (checksum, found.path)
-        if row is not None and row.checksum != checksum:
+        marker = markers.get(revision)
+        if row is not None and row.checksum != checksum and marker and marker.checksums.get(revision) == row.checksum:
+            # recorded by the file the squash replaced: guard_run appends the `squashed` events
+            report.squashed[revision] = found.path.name
+            for replaced in marker.replaced:
+                if replaced != revision and replaced in recorded and recorded[replaced].reason != SQUASHED:
+                    report.squashed[replaced] = found.path.name
+        elif row is not None and row.checksum != checksum:
             report.problems.append(_edited(schema, revision, found.path, applied=True))
         elif row is None or not row.applied:  # never recorded, or recorded un-applied (below a stamped revision)
             report.unrecorded.append(revision)
-    walked = {revision for revision, _ in applied}
     for revision, path in sorted((files or {}).items()):
         row = recorded.get(revision)
         if revision not in walked and row is not None and row.checksum != file_checksum(path):
             report.problems.append(_edited(schema, revision, path, applied=False))
-    # a `repaired` row says nothing of being applied (an un-applied revision's edit may be accepted)
+    # a `repaired` row says nothing of being applied (an un-applied revision's edit may be accepted); the
+    # rows of revisions a squash replaced stay as history (their files are gone, the squash is applied)
     report.stale = sorted(
-        r for r, row in recorded.items() if r not in walked and row.applied and row.reason != REPAIRED
+        r
+        for r, row in recorded.items()
+        if r not in walked and row.applied and row.reason != REPAIRED and r not in replaced_by
     )
     return report
 
@@ -338,6 +378,7 @@ def ensure_table_statement(schema: SchemaInfo) -> str:
 def ensure_table(connection: Connection, schema: SchemaInfo) -> None:
     """Create or convert the record if needed (committed); one line saying who can when this login can't."""
     is_old = connection.execute(text(history.is_old_form_sql(schema.checksum_table))).scalar()
+    outdated = connection.execute(text(history.function_outdated_sql(schema.name))).scalar()
     try:
         cursor = connection.connection.cursor()  # no parameters: the block's % signs stay as written
         try:
@@ -350,6 +391,17 @@ def ensure_table(connection: Connection, schema: SchemaInfo) -> None:
         if getattr(getattr(exc, "orig", exc), "sqlstate", None) != "42501":
             raise
         where = f"{VERSION_TABLE_SCHEMA}.{schema.checksum_table}"
+        if (
+            not is_old
+            and outdated
+            and connection.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": _table_text(schema)}).scalar()
+        ):
+            function = f"{VERSION_TABLE_SCHEMA}.{history.function_name(schema.name)}"
+            raise VersionTableMissing(
+                f"schema {schema.name!r}: the function that writes its checksum record, {function}, is of an "
+                "earlier gamedb (it can't record a squash) and this login may not replace it: an admin runs "
+                "`gamedb roles apply`"
+            ) from None
         state = "is in the form of an earlier gamedb (no hash chain)" if is_old else "does not exist"
         raise VersionTableMissing(
             f"schema {schema.name!r}: its checksum table {where} {state} and this login may not "
@@ -387,15 +439,24 @@ def _read_version_rows(connection: Connection, schema: SchemaInfo) -> list[str]:
     return sorted(connection.execute(text(query.as_string(None))).scalars())
 
 
-def _record(connection: Connection, schema: SchemaInfo, revision: str, reason: str, checksum: str, file: str) -> None:
-    values = {"revision": revision, "reason": reason, "checksum": checksum, "file": file, "replaced": None}
+def _record(
+    connection: Connection,
+    schema: SchemaInfo,
+    revision: str,
+    reason: str,
+    checksum: str,
+    file: str,
+    replaced: str | None = None,
+) -> None:
+    values = {"revision": revision, "reason": reason, "checksum": checksum, "file": file, "replaced": replaced}
     connection.execute(text(history.record_sql(schema.name)), values)
 
 
 def guard_run(connection: Connection, schema: SchemaInfo, lookup: Lookup, files: Mapping[str, Path]) -> None:
     """Before Alembic starts, under the schema's lock: refuse a changed or missing revision file or an
     altered record, changing nothing; else record the applied revisions never recorded (trust on
-    first sight) and mark those no longer applied as such. Ends with COMMIT."""
+    first sight), the `squashed` events of a squash the record has not seen yet, and mark those no
+    longer applied as such. Ends with COMMIT."""
     ensure_table(connection, schema)
     rows = _read_version_rows(connection, schema)
     recorded, chain = read_recorded(connection, schema)
@@ -403,6 +464,12 @@ def guard_run(connection: Connection, schema: SchemaInfo, lookup: Lookup, files:
     if report.problems:
         connection.rollback()
         refuse_problems([report])
+    for revision, file in report.squashed.items():
+        row = recorded[revision]
+        if revision in report.checksums:  # the kept revision: the new file's checksum, the old one replaced
+            _record(connection, schema, revision, SQUASHED, report.checksums[revision][0], file, row.checksum)
+        else:  # a revision the squash replaced: its checksum stays, its file is now the squash's
+            _record(connection, schema, revision, SQUASHED, row.checksum, file)
     for revision in report.unrecorded:
         checksum, path = report.checksums[revision]
         _record(connection, schema, revision, FIRST_SEEN, checksum, path.name)
@@ -453,7 +520,7 @@ FOR r IN SELECT l.revision, l.checksum, l.reason, p.sum, p.path FROM (
     ORDER BY revision, seq DESC) l
   LEFT JOIN unnest({known}::text[], {sums}::text[], {paths}::text[]) p(revision, sum, path) USING (revision)
 LOOP
-  IF r.path IS NULL AND r.reason NOT IN ({", ".join(quote_literal(x) for x in UNAPPLIED_REASONS)}) THEN
+  IF r.path IS NULL AND r.reason NOT IN ({", ".join(quote_literal(x) for x in (*UNAPPLIED_REASONS, SQUASHED))}) THEN
     RAISE EXCEPTION USING MESSAGE = 'schema ' || {quote_literal(schema.name)} || ': applied revision ' || r.revision
       || ' has no file in this plan; restore it';
   ELSIF r.path IS NOT NULL AND r.sum <> r.checksum THEN

@@ -1,7 +1,7 @@
 """The append-only record of a schema's revisions: `alembic.gamedb_checksums_<s>`.
 
 Invariant: rows are only ever added. Each row is one event of one revision (`applied`, `stamped`,
-`first seen`, `repaired`, `downgraded`, `stamped down`, `not applied`), with the checksum of its file
+`first seen`, `repaired`, `squashed`, `downgraded`, `stamped down`, `not applied`), with the checksum of its file
 at that moment, who and when; a revision's latest row is what is believed of it now. The first row
 (`history started`, no revision) is written with the table. Each row carries the hash of the row
 before it and its own (`prev_hash`, `row_hash`: sha256 of a jsonb array of the row's fields), and
@@ -13,7 +13,16 @@ owner with a fixed search_path. Under the role model the owner is `gamedb_histor
 no login is a member of, and EXECUTE is granted to `<s>_owner` alone (what a migration runs as): no
 managed login can UPDATE, DELETE or TRUNCATE a row, whatever role it can SET ROLE to. The function
 refuses to record a revision as applied, stamped or first seen with a checksum other than the one
-its latest row has (an edit is accepted only as `repaired`, which names who accepted it).
+its latest row has (an edit is accepted only as `repaired`, which names who accepted it). A
+`squashed` event (`gamedb squash` replaced the revision's file) needs a latest row of the revision,
+and either keeps its checksum or names it as the one it replaces (`replaced_checksum`): the
+checksums a revision had stay one line. What justifies a squash (the squash file's
+`squashed_checksums`) is checked by gamedb before it calls the function, not by the function:
+like `repaired`, whoever may EXECUTE it may record one.
+
+A database whose function predates `squashed` gets the current definition from the next run that
+may replace it (its owner: `gamedb roles apply` under the role model); CREATE OR REPLACE keeps
+its owner and grants.
 """
 
 from __future__ import annotations
@@ -24,12 +33,15 @@ from gamedb.names import VERSION_TABLE_SCHEMA, quote_literal
 
 HISTORY_OWNER = "gamedb_history"  # NOLOGIN, no members: owns every schema's record (roles apply)
 STARTED = "history started"
-APPLIED_REASONS = ("applied", "stamped", "first seen", "repaired")
+SQUASHED = "squashed"
+APPLIED_REASONS = ("applied", "stamped", "first seen", "repaired", SQUASHED)
 UNAPPLIED_REASONS = ("downgraded", "stamped down", "not applied")
 REASONS = (STARTED, *APPLIED_REASONS, *UNAPPLIED_REASONS)
 HEAD_PREFIX = "gamedb history: "
 # SQLSTATE of the function's refusal to record an edited revision (a class no PostgreSQL error uses)
 EDITED_SQLSTATE = "GDB02"
+# Written into the function's body: a function without it is of an earlier gamedb and is replaced
+FUNCTION_VERSION = "gamedb_record v2 (squashed)"
 
 # The hash of a row: its fields as one jsonb array (unambiguous, the same text on every server and
 # time zone), sha256, hex. The same expression recomputes it when the chain is checked.
@@ -94,6 +106,7 @@ DECLARE
     as_role text := CASE WHEN current_setting('role') = 'none' THEN session_user ELSE current_setting('role') END;
     known record;
 BEGIN
+    -- {FUNCTION_VERSION}
     IF p_reason NOT IN ({reasons}) OR (p_reason = {quote_literal(STARTED)}) <> (p_revision = '') THEN
         -- no % placeholders anywhere: an offline (--sql) script doubles them
         RAISE EXCEPTION USING MESSAGE = 'gamedb history: ' || p_reason || ' is not an event of a revision';
@@ -107,6 +120,15 @@ BEGIN
                 || ' was recorded (' || known.reason || ', at ' || known.recorded_at || ') with another checksum '
                 || 'than its file ' || p_file || ' has now: it was edited since; restore it, or accept the change '
                 || 'with gamedb repair-checksums -x schema={schema} ' || p_revision;
+        END IF;
+    END IF;
+    IF p_reason = {quote_literal(SQUASHED)} THEN
+        SELECT checksum, reason, recorded_at, file INTO known FROM {table}
+        WHERE revision = p_revision ORDER BY seq DESC LIMIT 1;
+        IF NOT FOUND OR known.checksum <> coalesce(p_replaced, p_checksum) THEN
+            RAISE EXCEPTION USING ERRCODE = {quote_literal(EDITED_SQLSTATE)}, MESSAGE = 'revision ' || p_revision
+                || ' may be recorded as squashed only over its latest checksum ('
+                || coalesce(known.checksum, 'none recorded') || '), named as the one replaced';
         END IF;
     END IF;
     SELECT seq, row_hash INTO last_seq, last_hash FROM {table} ORDER BY seq DESC LIMIT 1;
@@ -177,6 +199,12 @@ ELSIF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass({quote_l
                   AND attname = 'row_hash' AND NOT attisdropped) THEN
     {_convert_sql(schema, checksum_table)}
     {revoke_rw}
+ELSIF NOT EXISTS (SELECT FROM pg_catalog.pg_proc
+                  WHERE oid = to_regprocedure({quote_literal(function_signature(schema))})
+                  AND position({quote_literal(FUNCTION_VERSION)} IN prosrc) > 0) THEN
+    -- the function of an earlier gamedb: the current one (CREATE OR REPLACE keeps owner and grants)
+    EXECUTE {quote_literal(create_function_sql(schema, checksum_table))};
+    REVOKE ALL ON FUNCTION {function_signature(schema)} FROM PUBLIC;
 END IF; END $gamedb$"""
 
 
@@ -186,6 +214,15 @@ def is_old_form_sql(checksum_table: str) -> str:
     return (
         f"SELECT to_regclass({quote_literal(table)}) IS NOT NULL AND NOT EXISTS (SELECT FROM pg_attribute "
         f"WHERE attrelid = to_regclass({quote_literal(table)}) AND attname = 'row_hash' AND NOT attisdropped)"
+    )
+
+
+def function_outdated_sql(schema: str) -> str:
+    """A query: true when the recording function is missing or of an earlier gamedb."""
+    return (
+        "SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_proc WHERE oid = "
+        f"to_regprocedure({quote_literal(function_signature(schema))}) "
+        f"AND position({quote_literal(FUNCTION_VERSION)} IN prosrc) > 0)"
     )
 
 

@@ -70,6 +70,20 @@ SERVICE_TESTS = '''\
 rw can read. gamedb's pytest plugin collects them (as Test{title}Schema) from this one line."""
 
 gamedb_schema = "{name}"
+
+
+def test_rows_written_before_the_later_revisions_are_kept(schema_migrator):
+    """A data-migration test: bring a throwaway database to a revision, write rows as {name}_owner,
+    migrate, read them back. The service has no table yet, so this one makes its own; once a revision
+    creates one, insert into it just below the revision that changes it (migrate_up_before) and assert
+    what that revision made of the rows (migrate_up_to)."""
+    schema_migrator.migrate_up_to(schema_migrator.revisions[0])
+    schema_migrator.execute("CREATE TABLE example_rows (id int PRIMARY KEY, note text)")
+    schema_migrator.insert_into("example_rows", [{{"id": 1, "note": "kept"}}])
+
+    schema_migrator.migrate_up_to("head")
+
+    assert schema_migrator.rows("example_rows") == [{{"id": 1, "note": "kept"}}]
 '''
 
 SERVICE_README = """\

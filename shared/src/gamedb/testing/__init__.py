@@ -12,11 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from gamedb.testing.checks import SCHEMA_CATALOG, ThrowawayDatabase, admin_uri, schema_checks
+    from gamedb.testing.data_migrations import SchemaMigrator
 
-__all__ = ["SCHEMA_CATALOG", "ThrowawayDatabase", "admin_uri", "schema_checks"]
+__all__ = ["SCHEMA_CATALOG", "SchemaMigrator", "ThrowawayDatabase", "admin_uri", "schema_checks"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "SchemaMigrator":
+        from gamedb.testing import data_migrations
+
+        return data_migrations.SchemaMigrator
     if name in __all__:
         from gamedb.testing import checks
 

@@ -9,7 +9,13 @@ imported until a module declares a schema, so the plugin costs nothing in other 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 import pytest
+
+if TYPE_CHECKING:
+    from gamedb.testing.data_migrations import SchemaMigrator
 
 # The module-level name a test module assigns its schema to.
 DECLARATION = "gamedb_schema"
@@ -36,3 +42,20 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         raise collector.CollectError(f"{DECLARATION} = {obj!r}: the module already defines {checks.__name__}")
     setattr(module, checks.__name__, checks)  # pytest's Class node finds its object on the module
     return pytest.Class.from_parent(collector, name=checks.__name__)
+
+
+@pytest.fixture
+def schema_migrator(request: pytest.FixtureRequest) -> Iterator[SchemaMigrator]:
+    """A throwaway database of the test module's `gamedb_schema` (roles applied, at base): move it
+    with `migrate_up_to` / `migrate_up_before` / `migrate_down_to`, write rows with `insert_into`,
+    read them with `rows` (see gamedb.testing.data_migrations)."""
+    schema = getattr(request.module, DECLARATION, None)
+    if not isinstance(schema, str):
+        raise pytest.UsageError(
+            f'{request.module.__name__}: the schema_migrator fixture needs {DECLARATION} = "NAME" in the module'
+        )
+    from gamedb.testing.data_migrations import SchemaMigrator
+
+    migrator = SchemaMigrator.create(schema)
+    yield migrator
+    migrator.close()
