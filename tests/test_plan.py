@@ -276,17 +276,14 @@ def test_each_server_gets_its_own_script_and_applying_them_brings_the_fleet_to_h
         hot.drop()
 
 
-def test_sql_dir_drops_checksum_rows_of_revisions_not_applied_as_the_online_run_does(
+def test_sql_dir_marks_revisions_no_longer_applied_as_the_online_run_does(
     database, admin_uri, chat_fleet, psql, tmp_path
 ):
     twin = ThrowawayDatabase(admin_uri)
     try:
-        for db in (database, twin):  # a stale row: of a revision no longer applied (its file long gone)
+        for db in (database, twin):  # a stale event: a revision recorded applied, no longer applied (file long gone)
             upgrade(db, chat_fleet, "-x", "schema=chat", "upgrade", "chat2")
-            db.query(
-                "INSERT INTO alembic.gamedb_checksums_chat (revision, checksum, file, reason) "
-                "VALUES ('chat0', 'sha256:stale', 'gone.py', 'applied')"
-            )
+            db.query("SELECT alembic.gamedb_record_chat('chat0', 'applied', 'sha256:stale', 'gone.py', NULL)")
 
         assert plan(database, chat_fleet, "--sql-dir", str(tmp_path)).code == 0
         applied = subprocess.run(
@@ -297,8 +294,18 @@ def test_sql_dir_drops_checksum_rows_of_revisions_not_applied_as_the_online_run_
         assert applied.returncode == 0, applied.stderr
         upgrade(twin, chat_fleet, "upgrade-all")
 
-        rows = CHECKSUMS.format("gamedb_checksums_chat")
-        assert database.query(rows) == twin.query(rows)
-        assert [r[0] for r in database.query(rows)] == ["chat1", "chat2", "chat3", "chat4"]
+        events = "SELECT revision, checksum, file, reason FROM alembic.gamedb_checksums_chat ORDER BY seq"
+        assert database.query(events) == twin.query(events)  # the same events, in the same order
+        assert ("chat0", "sha256:stale", "gone.py", "not applied") in database.query(events)
+        latest = (
+            "SELECT DISTINCT ON (revision) revision, reason FROM alembic.gamedb_checksums_chat "
+            "ORDER BY revision, seq DESC"
+        )
+        assert [r for r, reason in database.query(latest) if reason in ("applied", "first seen")] == [
+            "chat1",
+            "chat2",
+            "chat3",
+            "chat4",
+        ]
     finally:
         twin.drop()

@@ -19,13 +19,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from psycopg import sql
+
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import PlanRefused, user_code_error
 from gamedb.lint.baseline import BASELINE_NAME, read_baseline
 from gamedb.lint.findings import Finding
 from gamedb.lint.run import beyond_baseline, checked_markers, script_findings, shown_path
 from gamedb.lint.scripts import RevisionFile
-from gamedb.migrate.checksums import FIRST_SEEN, checksum_table, compare_checksums, file_checksum, index_lookup
+from gamedb.migrate import history
+from gamedb.migrate.checksums import (
+    FIRST_SEEN,
+    NOT_APPLIED,
+    Recorded,
+    compare_checksums,
+    file_checksum,
+    index_lookup,
+)
 from gamedb.migrate.revision_index import RevisionIndex
 from gamedb.names import VERSION_TABLE_SCHEMA, quote_literal
 from gamedb.project import Project
@@ -163,9 +173,11 @@ def read_plan(
         pending = pending_revisions(indexes[info.name], current[info.name])
         if pending and pending[0].startswith("?"):
             raise PlanRefused(f"schema {info.name!r}: {pending[0]}")
-        stale = compare_checksums(
-            info, current[info.name], recorded.get(info.name, {}), index_lookup(indexes[info.name])
-        ).stale
+        rows = recorded.get(info.name, {})
+        stale = {
+            r: rows[r]
+            for r in compare_checksums(info, current[info.name], rows, index_lookup(indexes[info.name])).stale
+        }
         if not pending and not unrecorded[info.name] and not stale:
             at_head.append(info.name)
             continue
@@ -197,7 +209,7 @@ def schema_plan(
     index: RevisionIndex,
     pending: list[str],
     unrecorded: list[str],
-    stale: list[str],
+    stale: Mapping[str, Recorded],
 ) -> SchemaPlan:
     """One schema's script from its current revision, split into its pending revisions."""
     revisions = [
@@ -245,22 +257,20 @@ def render_from(project: Project, schemas: dict[str, SchemaInfo], info: SchemaIn
 
 
 def checksum_housekeeping(
-    script: str, info: SchemaInfo, index: RevisionIndex, unrecorded: list[str], stale: list[str]
+    script: str, info: SchemaInfo, index: RevisionIndex, unrecorded: list[str], stale: Mapping[str, Recorded]
 ) -> str:
     """What an online run does under the lock before Alembic starts (checksums.guard_run): record
-    the applied revisions that have no checksum row yet, drop rows of revisions no longer applied."""
+    the applied revisions that have no checksum row yet, mark those no longer applied as such, each
+    an event appended through the record's function (the record is append-only)."""
     if not unrecorded and not stale:
         return script
-    table = checksum_table(info).as_string(None)
-    lines = []
-    for revision in unrecorded:
-        path = index.files[revision]
-        values = ", ".join(quote_literal(v) for v in (revision, file_checksum(path), path.name, FIRST_SEEN))
-        lines.append(
-            f"INSERT INTO {table} (revision, checksum, file, reason) VALUES ({values}) "
-            "ON CONFLICT (revision) DO NOTHING;"
-        )
-    lines += [f"DELETE FROM {table} WHERE revision = {quote_literal(revision)};" for revision in stale]
+    writer = sql.Identifier(VERSION_TABLE_SCHEMA, history.function_name(info.name)).as_string(None)
+    events = [
+        (revision, FIRST_SEEN, file_checksum(index.files[revision]), index.files[revision].name)
+        for revision in unrecorded
+    ]
+    events += [(revision, NOT_APPLIED, row.checksum, row.file) for revision, row in stale.items()]
+    lines = [f"SELECT {writer}({', '.join(quote_literal(v) for v in event)}, NULL);" for event in events]
     block = "".join(f"{line}\n\n" for line in lines)
     found = _RUNNING.search(script)
     if found is not None:
@@ -292,6 +302,7 @@ def statements(chunk: str, info: SchemaInfo) -> list[str]:
         f"{VERSION_TABLE_SCHEMA}.{info.version_table}",
         f'"{VERSION_TABLE_SCHEMA}"."{info.version_table}"',  # the lock of a transaction reopened mid-script
         f'"{VERSION_TABLE_SCHEMA}"."{info.checksum_table}"',
+        sql.Identifier(VERSION_TABLE_SCHEMA, history.function_name(info.name)).as_string(None),  # the record's writer
     )
     try:
         parts = list(pglast.split(chunk))
