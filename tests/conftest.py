@@ -24,6 +24,8 @@ from gamedb.scaffold.files import ServiceLayout, register_in_place, write_revisi
 from gamedb.server import embedded
 from gamedb.testing import ThrowawayDatabase
 
+from cli_forkserver import ForkServer
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -105,17 +107,26 @@ def run_cli(
     stdin: str | None = None,
     **env_extra: str,
 ) -> Result:
-    """Run `python -m gamedb ARGS` (or alembic) the way a user's shell would."""
+    """Run `python -m gamedb ARGS` (or alembic) the way a user's shell would: a process forked from one
+    that has already imported the libraries (tests/cli_forkserver.py), or, with GAMEDB_TEST_FORK=0, a new
+    interpreter."""
+    env = cli_env(url, python_path, **env_extra)
+    if FORK_SERVER is not None:
+        return Result(*FORK_SERVER.run(module, list(args), cwd=cwd, env=env, stdin=stdin, timeout=300))
     proc = subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=cwd,
-        env=cli_env(url, python_path, **env_extra),
+        env=env,
         capture_output=True,
         text=True,
         input=stdin,
         timeout=300,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+# one fork server per test process (each xdist worker has its own)
+FORK_SERVER = None if os.environ.get("GAMEDB_TEST_FORK") == "0" else ForkServer()
 
 
 GamedbRunner = Callable[..., Result]
