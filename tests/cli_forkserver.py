@@ -77,7 +77,7 @@ def _run_command(request: dict, base_path: list[str]) -> int:
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
     except SystemExit as exc:
         code = _exit_code(exc)
-    except BaseException:  # an uncaught error: the traceback and status 1, as the interpreter would
+    except BaseException:  # noqa: BLE001 - an uncaught error: its traceback and status 1, as the interpreter does
         import traceback
 
         traceback.print_exc()

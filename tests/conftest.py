@@ -17,14 +17,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from cli_forkserver import ForkServer
 from psycopg import sql
 
 from gamedb import testing
 from gamedb.scaffold.files import ServiceLayout, register_in_place, write_revision, write_service
 from gamedb.server import embedded
 from gamedb.testing import ThrowawayDatabase
-
-from cli_forkserver import ForkServer
 
 REPO = Path(__file__).resolve().parents[1]
 
