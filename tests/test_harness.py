@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import psycopg
 import pytest
 
 from conftest import REPO
@@ -202,3 +203,18 @@ def test_the_plugin_can_be_switched_off(tmp_path):
 
     assert "TestAuthSchema" not in run.stdout
     assert run.returncode == 5  # no tests collected
+
+
+def test_the_embedded_test_server_runs_without_durability_and_a_given_server_is_left_alone(admin_uri):
+    """The harness's own embedded server skips fsync (it is deleted after the run); a server given by
+    GAMEDB_TEST_URL belongs to someone, and the harness changes none of its settings."""
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        fsync = conn.execute("SHOW fsync").fetchone()[0]
+        ours = conn.execute(
+            "SELECT count(*) FROM pg_file_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes')"
+            " AND sourcefile LIKE '%postgresql.auto.conf'"
+        ).fetchone()[0]
+    if os.environ.get("GAMEDB_TEST_URL"):
+        assert ours == 0
+    else:
+        assert (fsync, ours) == ("off", 3)
