@@ -1,0 +1,52 @@
+"""The tests' fork server (tests/cli_forkserver.py) is only worth having if a forked `gamedb` can't be
+told apart from a new interpreter: same exit code, same stdout, same stderr, for help, usage errors
+and one-line errors, with stdin given or not."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FORK_SERVER, REPO, cli_env
+
+CASES = [
+    (["--version"], None),
+    (["--help"], None),
+    (["status", "--no-such-flag"], None),
+    (["-x", "schema=Bad-Name", "upgrade", "head"], None),
+    (["-x", "schema=auth", "current"], "ignored\n"),
+    (["status"], None),
+]
+
+
+def real_process(args: list[str], url: str, stdin: str | None, module: str = "gamedb") -> tuple[int, str, str]:
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env=cli_env(url),
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.parametrize(("args", "stdin"), CASES, ids=lambda value: " ".join(value) if isinstance(value, list) else "")
+def test_a_forked_gamedb_answers_as_a_new_interpreter_does(args, stdin):
+    if FORK_SERVER is None:
+        pytest.skip("GAMEDB_TEST_FORK=0: this run starts a new interpreter for every call")
+    url = "postgresql+psycopg://nobody:pw@127.0.0.1:1/game"
+    forked = FORK_SERVER.run("gamedb", args, cwd=REPO, env=cli_env(url), stdin=stdin, timeout=120)
+    assert forked == real_process(args, url, stdin)
+
+
+def test_a_forked_alembic_answers_as_a_new_interpreter_does():
+    if FORK_SERVER is None:
+        pytest.skip("GAMEDB_TEST_FORK=0: this run starts a new interpreter for every call")
+    url = "postgresql+psycopg://nobody:pw@127.0.0.1:1/game"
+    forked = FORK_SERVER.run("alembic", ["--help"], cwd=REPO, env=cli_env(url), stdin=None, timeout=120)
+    assert forked == real_process(["--help"], url, None, module="alembic")
+    assert forked[0] == 0 and "usage: alembic" in forked[1]
