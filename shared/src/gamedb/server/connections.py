@@ -181,7 +181,7 @@ def has_secret(url: URL) -> bool:
     return bool(url.password) or any(key.lower() in SECRET_KEYS for key in url.query)
 
 
-def migration_engine(url: URL) -> Engine:
+def migration_engine(url: URL | str) -> Engine:
     """An engine for migration runs: no pool, one dedicated connection per run."""
     return create_engine(url, poolclass=NullPool)
 
