@@ -328,7 +328,8 @@ def forms_for(autogen_context: AutogenContext) -> CanonicalForms | None:
     """The canonical forms of the run's schema, computed once per comparison run; None outside gamedb's runs."""
     context = autogen_context.migration_context
     schema = context.opts.get(SCHEMA_OPTION)
-    if schema is None or autogen_context.connection is None or autogen_context.metadata is None:
+    metadata = autogen_context.metadata  # gamedb hands one MetaData (Alembic also takes a sequence of them)
+    if schema is None or autogen_context.connection is None or not isinstance(metadata, MetaData):
         return None
     if context not in _CACHE:
         dialect = autogen_context.dialect
@@ -336,7 +337,7 @@ def forms_for(autogen_context: AutogenContext) -> CanonicalForms | None:
         owner = context.opts.get(OWNER_OPTION)
         _CACHE[context] = canonical_forms(
             autogen_context.connection,
-            autogen_context.metadata,  # type: ignore[arg-type]
+            metadata,
             schema,
             owner,
             dialect,
