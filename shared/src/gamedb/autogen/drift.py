@@ -109,7 +109,9 @@ def _qualified(schema: str | None, table: str) -> str:
 def _show(value: Any) -> str:
     """A type, a default or a flag as a person would write it."""
     if isinstance(value, DefaultClause):  # a server default, as SQL (binds written as literals)
-        return declared_default_sql(value, POSTGRESQL)
+        default = declared_default_sql(value, POSTGRESQL)
+        assert default is not None  # None is for values that are no DefaultClause
+        return default
     if value is None:
         return "none"
     if isinstance(value, Column):

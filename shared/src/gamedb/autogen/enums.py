@@ -13,7 +13,7 @@ from typing import Any
 from alembic.autogenerate import comparators, renderers
 from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, MetaData, text
 
 from gamedb.discovery.enums import declared_enums
 
@@ -125,7 +125,7 @@ def _compare_enums(autogen_context: AutogenContext, upgrade_ops: ops.UpgradeOps,
     if schema is None or schema not in set(schemas) or autogen_context.connection is None:
         return None
     metadata = autogen_context.metadata
-    declared = declared_enums(metadata) if metadata is not None else {}  # type: ignore[arg-type]
+    declared = declared_enums(metadata) if isinstance(metadata, MetaData) else {}  # gamedb hands one MetaData
     first, last = enum_ops(schema, declared, database_enums(autogen_context.connection, schema))
     upgrade_ops.ops[:0] = first
     upgrade_ops.ops.extend(last)

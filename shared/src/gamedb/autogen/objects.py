@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from alembic.autogenerate import comparators, renderers
@@ -126,21 +127,21 @@ def read_objects(connection: Connection, schema: str) -> dict[tuple[str, str], F
             Found(kind, identity, body, (body.strip(),), (f"DROP {kind.upper()} {quote_ident(schema)}.{identity}",))
         )
     for name, table, body, enabled in connection.execute(TRIGGERS, params):
-        create = [body]
+        trigger_creates = [body]
         if enabled != "O":  # disabled, or firing only on replica / always: part of what it does
             mode = {"D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}[enabled]
-            create.append(f"ALTER TABLE {_q(schema, table)} {mode} TRIGGER {quote_ident(name)}")
+            trigger_creates.append(f"ALTER TABLE {_q(schema, table)} {mode} TRIGGER {quote_ident(name)}")
         drop = (f"DROP TRIGGER {quote_ident(name)} ON {_q(schema, table)}",)
-        found.append(Found("trigger", f"{name} on {table}", f"{body}\n{enabled}", tuple(create), drop))
+        found.append(Found("trigger", f"{name} on {table}", f"{body}\n{enabled}", tuple(trigger_creates), drop))
     for name, table, permissive, roles, command, using, with_check in connection.execute(POLICIES, params):
         role_list = ", ".join(r.upper() if r == "public" else quote_ident(r) for r in roles.split(","))
-        create = (
+        policy = (
             f"CREATE POLICY {quote_ident(name)} ON {_q(schema, table)} AS {permissive} FOR {command} TO {role_list}"
             + (f" USING ({using})" if using is not None else "")
             + (f" WITH CHECK ({with_check})" if with_check is not None else "")
         )
         drop = (f"DROP POLICY {quote_ident(name)} ON {_q(schema, table)}",)
-        found.append(Found("policy", f"{name} on {table}", create, (create,), drop))
+        found.append(Found("policy", f"{name} on {table}", policy, (policy,), drop))
     for name, table, body in connection.execute(RULES, params):
         drop = (f"DROP RULE {quote_ident(name)} ON {_q(schema, table)}",)
         found.append(Found("rule", f"{name} on {table}", body, (body.strip().rstrip(";"),), drop))
@@ -221,14 +222,14 @@ def simulate(
         for found in _drop_sorted(existing.values()):
             for statement in found.drop:  # one owned by another role stays (it is reported all the same)
                 drop = text(_escape_binds(_if_exists(statement) + " CASCADE"))
-                _quietly(connection, lambda drop=drop: connection.execute(drop))
+                _quietly(connection, partial(connection.execute, drop))
         functions = [o for o in declared if isinstance(o, Function)]
-        for obj in functions:
+        for function in functions:
             before = _function_identities(connection, schema)
-            _create(connection, schema, obj)
+            _create(connection, schema, function)
             new = _function_identities(connection, schema) - before
             if len(new) == 1:
-                identities[obj.key] = (obj.kind, new.pop())
+                identities[function.key] = (function.kind, new.pop())
         if metadata is not None:
             _make_missing_tables(connection, schema, metadata)
         for obj in declared:
@@ -281,16 +282,16 @@ def _make_missing_tables(connection: Connection, schema: str, metadata: MetaData
         columns.setdefault(table, set()).add(column)
     missing = [t for t in metadata.sorted_tables if t.schema == schema and t.name not in columns]
     for table in missing:
-        _quietly(connection, lambda t=table: t.create(connection, checkfirst=False))
+        _quietly(connection, partial(table.create, connection, checkfirst=False))
     for table in metadata.sorted_tables:
         for column in table.columns:
             if table.name in columns and column.name not in columns[table.name]:
-                _quietly(connection, lambda t=table, c=column: _add_column(connection, schema, t, c))
+                _quietly(connection, partial(_add_column, connection, schema, table, column))
 
 
 def _add_column(connection: Connection, schema: str, table: Table, column: Column[Any]) -> None:
     if isinstance(column.type, SchemaType):
-        column.type.create(connection, checkfirst=True)  # type: ignore[attr-defined]  # a new enum type
+        column.type.create(connection, checkfirst=True)  # a new enum type
     kind = column.type.compile(dialect=connection.dialect)
     connection.execute(text(f"ALTER TABLE {_q(schema, table.name)} ADD COLUMN {quote_ident(column.name)} {kind}"))
 

@@ -44,13 +44,15 @@ def _mark_forward_references(upgrade: list[Any]) -> None:
     creates = [op for op in upgrade if isinstance(op, ops.CreateTableOp)]
     position = {(op.schema, op.table_name): i for i, op in enumerate(creates)}
     for i, op in enumerate(creates):
-        for n, element in enumerate(op.columns):
+        columns = list(op.columns)  # Alembic types the op's columns as a Sequence
+        for n, element in enumerate(columns):
             if not isinstance(element, ForeignKeyConstraint) or element.use_alter:
                 continue
             target = element.elements[0].target_fullname.rsplit(".", 1)[0]
             schema, _, table = target.rpartition(".")
             if position.get((schema or op.schema, table), -1) > i:
-                op.columns[n] = _copy_use_alter(element, op.table_name)
+                columns[n] = _copy_use_alter(element, op.table_name)
+        op.columns = columns
 
 
 def _copy_use_alter(fk: ForeignKeyConstraint, table: str) -> ForeignKeyConstraint:
@@ -72,7 +74,9 @@ def _default_name(table: str, columns: list[str]) -> str:
     return f"{table}_{'_'.join(columns)}_fkey"[:MAX_IDENTIFIER]
 
 
-def _named(kind: type, fk: ForeignKeyConstraint) -> Any:
+def _named(
+    kind: type[ops.CreateForeignKeyOp] | type[ops.DropConstraintOp], fk: ForeignKeyConstraint
+) -> ops.CreateForeignKeyOp | ops.DropConstraintOp:
     op = kind.from_constraint(fk)
     if op.constraint_name is None:
         op.constraint_name = conv(_default_name(fk.parent.name, [c.name for c in fk.columns]))

@@ -14,7 +14,7 @@ from argparse import Namespace
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from gamedb.errors import (
     CommandFailed,
@@ -474,6 +474,17 @@ def run_alembic_command(options: Namespace, project: Project, schemas: dict[str,
     return 0
 
 
+class SchemaRow(TypedDict):
+    """One schema as `gamedb schemas` lists it (`--json` prints a list of these)."""
+
+    name: str
+    server: str
+    distribution: str
+    version_table: str
+    versions_dir: str
+    depends_on: list[str]
+
+
 def cmd_schemas(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
     from gamedb.discovery import load_all_models
     from gamedb.discovery.changes import changed_schemas
@@ -483,7 +494,7 @@ def cmd_schemas(options: Namespace, project: Project, schemas: dict[str, SchemaI
     placement = read_placement(project, known=schemas)
     if options.changed_since is not None:
         schemas = {name: schemas[name] for name in changed_schemas(project, schemas, options.changed_since)}
-    rows = [
+    rows: list[SchemaRow] = [
         {
             "name": s.name,
             "server": placement.get(s.name, DEFAULT_SERVER),
@@ -722,10 +733,10 @@ def write_plans(options: Namespace, project: Project, schemas: dict[str, SchemaI
 def print_upgrade_report(report: UpgradeReport) -> None:
     for schema, before, after in report.upgraded:
         print(f"upgraded {schema}{report.where(schema)}: {','.join(before) or 'base'} -> {','.join(after)}")
-    for schema, before, after, stopped_before in report.interrupted:
+    for schema, before, reached, stopped_before in report.interrupted:
         where = "revision unknown (its version table could not be re-read)"
-        if after is not None:
-            where = f"{','.join(after) or 'base'}" + (f" (stopped before {stopped_before})" if stopped_before else "")
+        if reached is not None:
+            where = f"{','.join(reached) or 'base'}" + (f" (stopped before {stopped_before})" if stopped_before else "")
         print(f"interrupted {schema}: {','.join(before) or 'base'} -> {where}")
     if report.failed is None and not report.was_interrupted:
         total = len(report.upgraded) + len(report.already_at_head)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import EntryPoint, entry_points
@@ -108,7 +109,7 @@ def load_all_models(schemas: dict[str, SchemaInfo]) -> None:
         _ = info.metadata
 
 
-def get_schema(name: str, schemas: dict[str, SchemaInfo]) -> SchemaInfo:
+def get_schema(name: str, schemas: Mapping[str, SchemaInfo]) -> SchemaInfo:
     """The schema called `name`, or UnknownSchema listing the known ones."""
     if name in schemas:
         return schemas[name]

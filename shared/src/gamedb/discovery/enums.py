@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ARRAY, Column, Enum, MetaData
 from sqlalchemy.types import TypeEngine
@@ -21,7 +22,7 @@ from gamedb.errors import DiscoveryError
 class EnumUse:
     """One column's use of a native enum type (directly, or as the element of an ARRAY)."""
 
-    column: Column
+    column: Column[Any]
     type: Enum
     in_array: bool
 
@@ -37,7 +38,7 @@ def enum_uses(metadata: MetaData) -> Iterator[EnumUse]:
             yield from _enums_in(column, column.type, in_array=False)
 
 
-def _enums_in(column: Column, type_: TypeEngine, *, in_array: bool) -> Iterator[EnumUse]:
+def _enums_in(column: Column[Any], type_: TypeEngine[Any], *, in_array: bool) -> Iterator[EnumUse]:
     type_ = database_type(type_)
     if isinstance(type_, ARRAY):
         yield from _enums_in(column, type_.item_type, in_array=True)
@@ -73,4 +74,5 @@ def stamp_enum_schemas(metadata: MetaData, schema: str) -> None:
 
 def declared_enums(metadata: MetaData) -> dict[str, tuple[str, ...]]:
     """Name -> values (in order) of every native enum the models use (after stamping)."""
-    return {use.type.name: tuple(use.type.enums) for use in enum_uses(metadata)}
+    # a nameless one is refused by stamp_enum_schemas, at discovery
+    return {use.type.name: tuple(use.type.enums) for use in enum_uses(metadata) if use.type.name is not None}

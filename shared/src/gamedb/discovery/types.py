@@ -8,13 +8,15 @@ looks into for enum types.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy.types as sqltypes
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import psycopg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-POSTGRESQL: Dialect = psycopg.dialect()
+POSTGRESQL: Dialect = psycopg.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves its __init__ unannotated
 
 _BASES = (sqltypes.TypeEngine, sqltypes.UserDefinedType, sqltypes.TypeDecorator, sqltypes.ExternalType)
 _PUBLIC = frozenset(
@@ -25,7 +27,7 @@ _PUBLIC = frozenset(
 )
 
 
-def database_type(type_: TypeEngine, dialect: Dialect | None = None) -> TypeEngine:
+def database_type(type_: TypeEngine[Any], dialect: Dialect | None = None) -> TypeEngine[Any]:
     """`type_` as PostgreSQL sees it: decorators unwrapped by `load_dialect_impl`, the PostgreSQL
     variant of a `with_variant` type, a driver's private subclass as its public SQLAlchemy class."""
     dialect = dialect or POSTGRESQL
@@ -40,7 +42,7 @@ def database_type(type_: TypeEngine, dialect: Dialect | None = None) -> TypeEngi
     return _public(type_)
 
 
-def _public(type_: TypeEngine) -> TypeEngine:
+def _public(type_: TypeEngine[Any]) -> TypeEngine[Any]:
     for cls in type(type_).__mro__:
         if cls in _BASES:
             break

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+import psycopg
 from psycopg import sql
 from sqlalchemy import URL, Connection
 
@@ -99,7 +100,8 @@ def read_catalog(connection: Connection, schemas: list[SchemaInfo]) -> CatalogSn
     by_table = {info.version_table: info.name for info in schemas}
     by_checksum_table = {info.checksum_table: info.name for info in schemas}
     with connection.begin() if not connection.in_transaction() else nullcontext():
-        cursor = connection.connection.cursor()
+        # SQLAlchemy types the DBAPI cursor by PEP 249 alone; under its psycopg dialect it is psycopg's own
+        cursor = cast("psycopg.Cursor[Any]", connection.connection.cursor())
         try:
             script = sql.SQL(CATALOG_SCRIPT).format(
                 schema=sql.Literal(VERSION_TABLE_SCHEMA),

@@ -141,7 +141,8 @@ def upgrade_all(
             report.failed = SchemaFailure(info.name, current[info.name], None, f"version table {problem}")
             report.not_attempted = [i.name for i in todo if i.name != info.name]
             return report
-    events, listener = None, None
+    events: Any = None  # the progress events' queue: multiprocessing's when workers fork, else queue.Queue
+    listener: Listener | None = None
     if progress is not None:
         progress.begin({info.name: pending_revisions(indexes[info.name], current[info.name]) for info in todo})
         fork = "fork" in multiprocessing.get_all_start_methods()
@@ -173,7 +174,7 @@ def _outcome_word(outcome: _Outcome) -> str:
     return "at head" if outcome.error is None else "FAILED"
 
 
-class _Announced(list):
+class _Announced(Steps):
     """The steps a run applied (RunOptions.applied), each also announced on the progress queue."""
 
     def __init__(self, events: Any, schema: str) -> None:
@@ -287,8 +288,8 @@ def _schedule(todo: list[SchemaInfo], jobs: int, work: Work, events: Any = None)
         return
     context = multiprocessing.get_context("fork")
     workers = min(len(todo), jobs * len(servers))
-    pool_options = {"mp_context": context, "initializer": _init_worker, "initargs": (work, os.getpid(), events)}
-    with ProcessPoolExecutor(workers, **pool_options) as pool:
+    initargs = (work, os.getpid(), events)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=initargs) as pool:
         running: dict[Future[_Outcome], str] = {}
         try:
             while ready or running:
@@ -320,10 +321,12 @@ def _stop_workers(running: dict[Future[_Outcome], str]) -> Iterator[_Outcome]:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the workers mid-stop
     try:
         for child in multiprocessing.active_children():
-            os.kill(child.pid, signal.SIGINT)
+            if child.pid is not None:  # started, as every active child is
+                os.kill(child.pid, signal.SIGINT)
         done, late = wait(running, timeout=STOP_GRACE_SECONDS)
         for child in multiprocessing.active_children() if late else ():
-            os.kill(child.pid, signal.SIGKILL)
+            if child.pid is not None:
+                os.kill(child.pid, signal.SIGKILL)
         for future, name in running.items():
             outcome = future.result() if future in done and future.exception() is None else None
             yield outcome or _Outcome(name, [], "interrupted", None, interrupted=True)

@@ -39,9 +39,10 @@ def read_baseline(path: Path, shown: str) -> Counter[Key]:
         )
     counts: Counter[Key] = Counter()
     for number, entry in enumerate(findings, start=1):
-        fields = [entry.get(k) for k in ("schema", "revision", "rule")] if isinstance(entry, dict) else []
+        values = [entry.get(k) for k in ("schema", "revision", "rule")] if isinstance(entry, dict) else []
+        fields = [f for f in values if isinstance(f, str) and f]
         count = entry.get("count") if isinstance(entry, dict) else None
-        if len(fields) != 3 or not all(isinstance(f, str) and f for f in fields):
+        if len(fields) != 3:
             raise InvalidLintBaseline(f"lint baseline {shown}: finding {number} lacks schema, revision or rule")
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise InvalidLintBaseline(f"lint baseline {shown}: finding {number} has no positive count")

@@ -7,6 +7,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import InvalidLintMarker, InvalidOption
@@ -47,6 +48,14 @@ class LintReport:
     written: bool = False
 
 
+class RunCounts(TypedDict):
+    """What every LintReport of one run says alike, whichever way the baseline is used."""
+
+    schemas: int
+    revisions: int
+    silenced: int
+
+
 def lint_project(project: Project, schemas: dict[str, SchemaInfo], options: LintOptions) -> LintReport:
     """Lint the chosen revisions; raise a GamedbError (one line) on a bad marker, REV or baseline."""
     if options.write_baseline_to is not None and options.since:
@@ -64,7 +73,7 @@ def lint_project(project: Project, schemas: dict[str, SchemaInfo], options: Lint
     silencing = {(m.revision.schema, m.revision.revision, m.rule) for m in markers}
     kept = [f for f in findings if f.key not in silencing]
     silenced = len(findings) - len(kept)
-    common = {"schemas": len(revisions), "revisions": len(linted), "silenced": silenced}
+    common: RunCounts = {"schemas": len(revisions), "revisions": len(linted), "silenced": silenced}
 
     if options.write_baseline_to is not None:
         path = options.write_baseline_to

@@ -15,6 +15,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gamedb.errors import GamedbError, LintFailed
 
@@ -61,10 +62,18 @@ def run_squawk(directory: Path, files: list[str], config: Path | None, exclude: 
         raise LintFailed(f"squawk's JSON report was not understood ({exc}): {first_line(done.stdout)}") from None
 
 
-def squawk_finding(entry: dict) -> SquawkFinding:
+def squawk_finding(entry: dict[str, Any]) -> SquawkFinding:
     """One entry of the JSON report (KeyError/TypeError if it is not one)."""
-    fields = ("file", "rule_name", "message", "help", "line", "column", "line_end", "column_end")
-    return SquawkFinding(*(entry.get("help") if name == "help" else entry[name] for name in fields))
+    return SquawkFinding(
+        file=entry["file"],
+        rule=entry["rule_name"],
+        message=entry["message"],
+        help=entry.get("help"),
+        line=entry["line"],
+        column=entry["column"],
+        line_end=entry["line_end"],
+        column_end=entry["column_end"],
+    )
 
 
 def unknown_rule(rules: set[str]) -> str | None:

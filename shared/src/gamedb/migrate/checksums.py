@@ -276,12 +276,12 @@ def compare_checksums(
     for revision, found in applied:
         row = recorded.get(revision)
         if found is None and revision in replaced_by:
-            marker = replaced_by[revision]
+            squash = replaced_by[revision]
             report.problems.append(
                 (
                     revision,
                     f"schema {schema.name!r} is at revision {revision}, which gamedb squash replaced by "
-                    f"{marker.revision} ({marker.path.name}): upgrade it to {marker.revision} with a checkout from "
+                    f"{squash.revision} ({squash.path.name}): upgrade it to {squash.revision} with a checkout from "
                     "before the squash (which has the old revision files), then run again",
                 )
             )
@@ -485,17 +485,21 @@ def record_step(schema: SchemaInfo) -> Callable[..., None]:
     Online it runs on the migration connection, so the rows commit or roll back with the version
     row; offline (`--sql`) the same calls are written into the script, with literal values.
     """
+    from alembic.script import Script
+
     call = history.record_sql(schema.name)
 
     def record(ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: dict[str, Any]) -> None:
+        # a step's revisions are Scripts, each with its file (never "base" or None, which have none)
+        scripts = [r for r in step.up_revisions if isinstance(r, Script)]
         if step.is_upgrade:
-            reason, revisions = (STAMPED if step.is_stamp else APPLIED), list(step.up_revisions)
+            reason, revisions = (STAMPED if step.is_stamp else APPLIED), scripts
         else:
             gone = set(step.up_revision_ids) - set(step.down_revision_ids)
             reason = STAMPED_DOWN if step.is_stamp else DOWNGRADED
-            revisions = sorted((r for r in step.up_revisions if r.revision in gone), key=lambda r: r.revision)
+            revisions = sorted((r for r in scripts if r.revision in gone), key=lambda r: r.revision)
         for revision in revisions:
-            path = Path(revision.path)  # type: ignore[union-attr]  # a Script: it has a file
+            path = Path(revision.path)
             values = {"revision": revision.revision, "checksum": file_checksum(path), "file": path.name}
             ctx.execute(text(call).bindparams(**values, reason=reason, replaced=None))
 

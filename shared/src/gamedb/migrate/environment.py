@@ -14,11 +14,12 @@ import logging
 from collections.abc import Callable
 from logging.config import fileConfig
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from alembic.config import Config
 from alembic.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationInfo
+from alembic.script import Script
 from alembic.util import CommandError
 
 from gamedb.autogen import autogenerate_options
@@ -81,7 +82,17 @@ def _quiet_preamble(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith(("Context impl", "Will assume"))
 
 
-def target_schema(context: EnvironmentContext) -> SchemaInfo:
+class RunContext(Protocol):
+    """What target_schema reads of a run: an EnvironmentContext, or the module `alembic.context`
+    that proxies the one in use (what env.py and a revision's helpers have at hand)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    def get_x_argument(self, as_dictionary: Literal[True]) -> dict[str, str]: ...
+
+
+def target_schema(context: RunContext) -> SchemaInfo:
     """The schema this run works on: handed over by the CLI, or `-x schema=NAME`."""
     options = run_options(context.config)
     if options is not None and options.schema is not None:
@@ -114,6 +125,7 @@ def _configure_options(
 
 def _refuse_left_over_invalid_indexes(schema: SchemaInfo) -> Callable[..., None]:
     def check(ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: dict[str, Any]) -> None:
+        assert ctx.connection is not None  # set only for online runs, the only ones that hold a lock
         refuse_left_over_invalid_indexes(ctx.connection, schema, ", ".join(step.destination_revision_ids))
 
     return check
@@ -127,12 +139,13 @@ def _record_step(applied: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> Call
 
 
 def _run_offline(context: EnvironmentContext, schema: SchemaInfo) -> None:
+    options = _configure_options(context, schema)
+    options[OFFLINE_BREAKS_OPTION] = OfflineBreaks(schema)
     context.configure(
         dialect_name="postgresql",
         literal_binds=True,
         transaction_per_migration=False,  # one schema's script is one all-or-nothing transaction
-        **_configure_options(context, schema),
-        **{OFFLINE_BREAKS_OPTION: OfflineBreaks(schema)},
+        **options,
     )
     breaks = context.get_context().opts[OFFLINE_BREAKS_OPTION]
     with context.begin_transaction():
@@ -217,7 +230,9 @@ def _refuse_foreign_revision(schema: SchemaInfo) -> Callable[..., None]:
 
     def check(ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: dict[str, Any]) -> None:
         for revision in step.up_revisions:
-            path = getattr(revision, "path", None)
+            if not isinstance(revision, Script):  # "base" or None: no file to check
+                continue
+            path = revision.path
             if path and Path(path).resolve().parent != schema.versions_dir:
                 raise CommandError(
                     f"revision {revision.revision} ({path}) is not in schema {schema.name!r}'s versions "

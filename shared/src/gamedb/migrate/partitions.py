@@ -77,7 +77,7 @@ def make_partitions(engine: Engine, schema: SchemaInfo, ahead: int) -> list[Outc
 
 def _make(connection: Connection, schema: SchemaInfo, ahead: int) -> list[Outcome]:
     outcomes: list[Outcome] = []
-    today = connection.execute(text("SELECT (now() AT TIME ZONE 'UTC')::date")).scalar()
+    today = connection.execute(text("SELECT (now() AT TIME ZONE 'UTC')::date")).scalar_one()
     connection.commit()
     for table, _column, kind, strategy, columns in connection.execute(RANGE_TABLES, {"schema": schema.name}).all():
         if strategy != "r" or columns != 1 or kind not in TIME_TYPES:

@@ -48,6 +48,7 @@ from gamedb.names import VERSION_TABLE_SCHEMA, quote_ident, quote_literal, searc
 
 log = logging.getLogger("gamedb.migrate.session")
 T = TypeVar("T")
+Number = TypeVar("Number", int, float)
 
 LOCK_POLL_SECONDS = 0.2
 # Conflicts with itself, not with the ROW EXCLUSIVE of INSERT/UPDATE/DELETE on the version rows.
@@ -65,7 +66,7 @@ def _env_duration(name: str, default: str) -> str:
     return value
 
 
-def _env_number(name: str, default: str, kind: Callable[[str], T]) -> T:
+def _env_number(name: str, default: str, kind: Callable[[str], Number]) -> Number:
     value = os.environ.get(name, "").strip() or default
     try:
         number = kind(value)

@@ -8,6 +8,7 @@ from psycopg import sql
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import MoveRefused
 from gamedb.names import VERSION_TABLE_SCHEMA
+from gamedb.server.connections import one_value
 
 MIN_SERVER_VERSION = 150000  # CREATE PUBLICATION ... FOR TABLES IN SCHEMA
 
@@ -57,9 +58,9 @@ def claim_move(conn: psycopg.Connection, schema: str) -> None:
     """One move of a schema at a time: a session lock on the source, released when the move's
     connection closes (a killed move's too). A second move would otherwise take the first one's
     subscription and half-made target for an interrupted move's, and remove them."""
-    held = conn.execute(
-        "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (MOVE_LOCK_CLASS, f"gamedb move {schema}")
-    ).fetchone()[0]
+    held = one_value(
+        conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (MOVE_LOCK_CLASS, f"gamedb move {schema}"))
+    )
     if not held:
         raise MoveRefused(f"another gamedb move of {schema} is running (it holds the move lock on the source)")
 
@@ -86,19 +87,19 @@ ORDER BY 1
 def check_source(conn: psycopg.Connection, info: SchemaInfo, server: str) -> list[str]:
     """The source can publish `info`'s schema; returns its version rows."""
     server_version(conn, f"source server {server!r}")
-    wal_level = conn.execute("SHOW wal_level").fetchone()[0]
+    wal_level = one_value(conn.execute("SHOW wal_level"))
     if wal_level != "logical":
         raise MoveRefused(
             f"source server {server!r} has wal_level={wal_level}: set wal_level = logical in its postgresql.conf "
             "and restart it (the embedded server: gamedb server stop; it starts with logical)"
         )
-    is_super = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+    is_super = one_value(conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
     if not is_super:
         raise MoveRefused(
             f"source server {server!r}: the URL's user is not a superuser; publishing a whole schema "
             "(CREATE PUBLICATION ... FOR TABLES IN SCHEMA) and its replication slot need one"
         )
-    if conn.execute("SELECT to_regnamespace(%s)", (info.name,)).fetchone()[0] is None:
+    if one_value(conn.execute("SELECT to_regnamespace(%s)", (info.name,))) is None:
         raise MoveRefused(f"schema {info.name!r} does not exist on source server {server!r}: nothing to move")
     rows = version_rows(conn, info)
     if not rows:
@@ -123,9 +124,11 @@ def check_source(conn: psycopg.Connection, info: SchemaInfo, server: str) -> lis
             f"can't replicate changes to {listed}: the table has REPLICA IDENTITY FULL, which finds a changed row "
             "by comparing every column, and that type has no equality operator; add a primary key first"
         )
-    used, limit = conn.execute(
+    slots = conn.execute(
         "SELECT (SELECT count(*) FROM pg_replication_slots), current_setting('max_replication_slots')::int"
     ).fetchone()
+    assert slots is not None
+    used, limit = slots
     if used >= limit:
         raise MoveRefused(f"source server {server!r} has no free replication slot ({used} of max_replication_slots)")
     return rows
@@ -134,20 +137,22 @@ def check_source(conn: psycopg.Connection, info: SchemaInfo, server: str) -> lis
 def check_target(conn: psycopg.Connection, info: SchemaInfo, server: str) -> None:
     """The target can subscribe and holds nothing of the schema."""
     version = server_version(conn, f"target server {server!r}")
-    allowed = conn.execute(
-        "SELECT rolsuper OR (%s >= 160000 AND pg_has_role(current_user, 'pg_create_subscription', 'MEMBER')) "
-        "FROM pg_roles WHERE rolname = current_user",
-        (version,),
-    ).fetchone()[0]
+    allowed = one_value(
+        conn.execute(
+            "SELECT rolsuper OR (%s >= 160000 AND pg_has_role(current_user, 'pg_create_subscription', 'MEMBER')) "
+            "FROM pg_roles WHERE rolname = current_user",
+            (version,),
+        )
+    )
     if not allowed:
         raise MoveRefused(
             f"target server {server!r}: the URL's user may not create a subscription "
             "(a superuser, or on PostgreSQL 16+ a member of pg_create_subscription)"
         )
-    if conn.execute("SELECT to_regnamespace(%s)", (info.name,)).fetchone()[0] is not None:
+    if one_value(conn.execute("SELECT to_regnamespace(%s)", (info.name,))) is not None:
         raise MoveRefused(f"target server {server!r} already has a schema {info.name!r}: drop or rename it first")
     for table in (info.version_table, info.checksum_table):
-        if conn.execute("SELECT to_regclass(%s)", (f"{VERSION_TABLE_SCHEMA}.{table}",)).fetchone()[0] is not None:
+        if one_value(conn.execute("SELECT to_regclass(%s)", (f"{VERSION_TABLE_SCHEMA}.{table}",))) is not None:
             raise MoveRefused(
                 f"target server {server!r} already has {VERSION_TABLE_SCHEMA}.{table}: "
                 "drop it first (a schema's history must not be mixed with another's)"
@@ -156,7 +161,7 @@ def check_target(conn: psycopg.Connection, info: SchemaInfo, server: str) -> Non
 
 def version_table_exists(conn: psycopg.Connection, info: SchemaInfo) -> bool:
     name = f"{VERSION_TABLE_SCHEMA}.{info.version_table}"
-    return conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is not None
+    return one_value(conn.execute("SELECT to_regclass(%s)", (name,))) is not None
 
 
 def version_rows(conn: psycopg.Connection, info: SchemaInfo) -> list[str]:

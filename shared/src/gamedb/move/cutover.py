@@ -23,6 +23,7 @@ from gamedb.migrate.history import function_signature
 from gamedb.move.checks import version_rows
 from gamedb.move.replication import replication_name, wait_for_replay
 from gamedb.names import VERSION_TABLE_SCHEMA
+from gamedb.server.connections import one_value
 
 log = logging.getLogger(__name__)
 REPLAY_TIMEOUT_SECONDS = 120.0
@@ -52,7 +53,8 @@ def tables_of(conn: psycopg.Connection, schema: str) -> list[str]:
 
 
 def _count(conn: psycopg.Connection, schema: str, table: str) -> int:
-    return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))).fetchone()[0]
+    rows: int = one_value(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))))
+    return rows
 
 
 # How values print depends on session settings each server (or database) may set differently: the
@@ -77,7 +79,8 @@ def _checksum(conn: psycopg.Connection, schema: str, table: str) -> str:
     query = sql.SQL(
         "SELECT coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0)::text FROM {} t"
     ).format(sql.Identifier(schema, table))
-    return conn.execute(query).fetchone()[0]
+    digest: str = one_value(conn.execute(query))
+    return digest
 
 
 def cut_over(
@@ -116,7 +119,7 @@ def cut_over(
             f"a migration ran on the source during the move ({schema} went from {','.join(revision)} to "
             f"{','.join(now_at) or 'no revision'}): rerun the move"
         )
-    lsn = source_tx.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+    lsn = one_value(source_tx.execute("SELECT pg_current_wal_lsn()::text"))
     wait_for_replay(source, target, schema, lsn, REPLAY_TIMEOUT_SECONDS)
     log.debug("cut-over: replayed after %.3f s", time.monotonic() - report.paused_at)
     for name, last_value in source_tx.execute(
@@ -152,8 +155,8 @@ def cut_over(
     source_tx.execute(sql.SQL("DROP FUNCTION IF EXISTS {}").format(sql.SQL(function_signature(schema))))
     if drop_source:
         source_tx.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
-        for table in history:
-            source_tx.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+        for history_table in history:
+            source_tx.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(history_table))
     else:
         retired = retired_name(schema, moved_at)
         source_tx.execute(
@@ -166,8 +169,10 @@ def cut_over(
                 sql.Identifier(schema), sql.Identifier(info.rw_role)
             )
         )
-        for table in history:
-            source_tx.execute(sql.SQL("ALTER TABLE IF EXISTS {} SET SCHEMA {}").format(table, sql.Identifier(schema)))
+        for history_table in history:
+            source_tx.execute(
+                sql.SQL("ALTER TABLE IF EXISTS {} SET SCHEMA {}").format(history_table, sql.Identifier(schema))
+            )
         source_tx.execute(
             sql.SQL("ALTER SCHEMA {} RENAME TO {}").format(sql.Identifier(schema), sql.Identifier(retired))
         )

@@ -12,6 +12,7 @@ from psycopg import sql
 from sqlalchemy import URL, make_url
 
 from gamedb.errors import MoveFailed
+from gamedb.server.connections import one_value
 
 POLL_SECONDS = 0.05
 # pg_subscription is shared by the cluster's databases: only this database's counts
@@ -137,7 +138,7 @@ def wait_for_copy(
         for table in tables:
             if table not in done and states.get(table) in ("r", "s"):
                 query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))
-                done[table] = target.execute(query).fetchone()[0]
+                done[table] = one_value(target.execute(query))
                 report(table, done[table])
         if subscription_errors(target, schema):
             raise MoveFailed(

@@ -44,7 +44,7 @@ from gamedb.names import VERSION_TABLE_SCHEMA
 from gamedb.project import Project
 from gamedb.roles.apply import model_statements, serialize_role_changes
 from gamedb.roles.model import login_statements, role_marker, session_settings
-from gamedb.server.connections import error_line, psycopg_connect
+from gamedb.server.connections import error_line, one_value, psycopg_connect
 from gamedb.server.placement import DEFAULT_SERVER, read_placement, server_url, validate_server_name, write_placement
 
 IN_PROGRESS = "gamedb: move from server {} in progress"
@@ -342,7 +342,8 @@ def _marker(conn: psycopg.Connection, schema: str) -> str | None:
     ).fetchone()
     if row is None or row[0] is None or not row[0].startswith("gamedb: move from server "):
         return None
-    return row[0]
+    marker: str = row[0]
+    return marker
 
 
 def _clear_marker(conn: psycopg.Connection, schema: str) -> None:
@@ -350,7 +351,7 @@ def _clear_marker(conn: psycopg.Connection, schema: str) -> None:
 
 
 def _schema_exists(conn: psycopg.Connection, schema: str) -> bool:
-    return conn.execute("SELECT to_regnamespace(%s)", (schema,)).fetchone()[0] is not None
+    return one_value(conn.execute("SELECT to_regnamespace(%s)", (schema,))) is not None
 
 
 @contextmanager

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import GamedbError
 from gamedb.lint.findings import Finding
 from gamedb.project import Project
 from gamedb.server.placement import Route, by_server
+
+if TYPE_CHECKING:  # for annotations; the functions import it where they use it, as the rest of the module does
+    from gamedb.migrate.revision_index import RevisionIndex
 
 # A schema's state, worst first: what colours its node and row.
 STATES = ("broken", "edited", "pending", "drift", "unrecorded", "at head")
@@ -184,15 +187,15 @@ def collect_report(
             from gamedb.lint import LintOptions, lint_project
 
             linted = lint_project(project, schemas, LintOptions(selected=ordered))
-            for finding in linted.findings:
-                rows[finding.schema].lint.append(finding)
+            for lint_finding in linted.findings:
+                rows[lint_finding.schema].lint.append(lint_finding)
         except GamedbError as exc:
             report.notes.append(f"lint not run: {error_line(exc)}")
     report.schemas = [rows[info.name] for info in ordered]
     return report
 
 
-def _applied(index: Any, current: list[str]) -> set[str]:
+def _applied(index: RevisionIndex, current: list[str]) -> set[str]:
     from gamedb.migrate.revision_index import UnreadableRevisions
 
     try:
@@ -201,7 +204,7 @@ def _applied(index: Any, current: list[str]) -> set[str]:
         return set()
 
 
-def _chain_order(index: Any) -> list[str]:
+def _chain_order(index: RevisionIndex) -> list[str]:
     """Every revision, base first (by id among equals)."""
     from graphlib import TopologicalSorter
 

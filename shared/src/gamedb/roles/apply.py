@@ -27,7 +27,7 @@ from gamedb.roles.model import (
     schema_statements,
     session_settings,
 )
-from gamedb.server.connections import db_error_line, psycopg_connect
+from gamedb.server.connections import db_error_line, one_value, psycopg_connect
 
 # Keys of the transaction-level advisory lock every role change of gamedb takes first ("role", 0). The
 # model's statements update rows every schema shares (the database's ACL, schema `alembic`, role
@@ -39,7 +39,7 @@ ROLE_CHANGE_LOCK = (0x726F6C65, 0)
 def serialize_role_changes(conn: psycopg.Connection, say: Callable[[str], None] | None = None) -> None:
     """Wait, inside `conn`'s transaction, until no other gamedb role change runs on this server;
     say so once when there is one to wait for. Released when the transaction ends."""
-    if conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", ROLE_CHANGE_LOCK).fetchone()[0]:
+    if one_value(conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", ROLE_CHANGE_LOCK)):
         return
     message = "waiting for another gamedb role change on this server (roles apply, roles login or a move) to finish"
     if say is None:

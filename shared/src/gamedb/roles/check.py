@@ -49,7 +49,7 @@ def _check_extensions(conn: psycopg.Connection, schemas: list[SchemaInfo]) -> li
         " WHERE e.extname = ANY(%s)",
         (declared,),
     )
-    installed = dict(rows.fetchall())
+    installed: dict[str, str] = dict(rows.fetchall())
     findings = []
     for name in declared:
         where = installed.get(name)

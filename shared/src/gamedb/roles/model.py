@@ -37,7 +37,8 @@ DEPLOYER_SETTINGS = {"lock_timeout": "2s", "statement_timeout": "30min"}
 # SQLSTATE of the refusal to touch a role gamedb did not create (a class no PostgreSQL error uses)
 NOT_MANAGED_SQLSTATE = "GDB01"
 
-Statement = sql.Composable
+# what psycopg's execute() takes of psycopg.sql: a statement, not a bare identifier or literal
+Statement = sql.SQL | sql.Composed
 
 
 def role_marker(kind: str, schema: str | None = None) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic import command
+from alembic.script import Script
 
 from gamedb.discovery import SchemaInfo
 from gamedb.discovery.declaration import SchemaDeclaration
@@ -61,7 +62,7 @@ def create_service(project: Project, schemas: dict[str, SchemaInfo], name: str, 
     config = make_config(project, {**schemas, name: info}, info)
     set_run_options(config, init_revision=init_revision_body(info))
     script = command.revision(config, message=f"init {name} schema", branch_label=name)
-    made.init_revision = Path(script.path) if script is not None else None  # type: ignore[union-attr]
+    made.init_revision = Path(script.path) if isinstance(script, Script) else None  # one revision: one Script
     add_version_location(project.ini_path, layout.versions_dir.relative_to(project.root))
     if install:
         pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--editable", str(layout.root)]

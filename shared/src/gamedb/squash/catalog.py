@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from gamedb.server.connections import one_value
 from gamedb.testing.checks import SCHEMA_CATALOG
 
 DETAILS = r"""
@@ -88,7 +89,7 @@ def _rows(conn: psycopg.Connection[Any], schema: str) -> set[str]:
     for name, kind in conn.execute(_TABLES, (schema,)).fetchall():
         table = sql.Identifier(schema, name)
         if kind == "S":
-            (value,) = conn.execute(sql.SQL("SELECT last_value || '/' || is_called FROM {}").format(table)).fetchone()
+            value = one_value(conn.execute(sql.SQL("SELECT last_value || '/' || is_called FROM {}").format(table)))
             lines.add(f"sequence {name} at {value}")
             continue
         query = sql.SQL("SELECT t::text, count(*) FROM {} t GROUP BY 1").format(table)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,7 @@ class ThrowawayDatabase:
             self.roles_before = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles")}
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
 
-    def query(self, statement: str, params: Any = None) -> list[tuple]:
+    def query(self, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.libpq, autocommit=True) as conn:
             cur = conn.execute(statement, params)
             return cur.fetchall() if cur.description else []
@@ -211,7 +211,9 @@ def schema_checks(schema: str) -> type:
             yield database
             database.drop()
 
-        def migrate(self, project: Project, info: SchemaInfo, db: ThrowawayDatabase, action: str, target: str) -> None:
+        def migrate(
+            self, project: Project, info: SchemaInfo, db: ThrowawayDatabase, action: str, target: str | Sequence[str]
+        ) -> None:  # target: a revision, or a merge's down_revision (its parents' ids)
             config = make_config(project, discover_schemas(), info)
             set_run_options(config, url=db.url, logging_configured=True)
             getattr(command, action)(config, target)

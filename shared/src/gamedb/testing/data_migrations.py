@@ -120,7 +120,7 @@ class SchemaMigrator:
         """Upgrade to the revision just below `revision` (base for the first one)."""
         target = self.resolve(revision)
         parent = script_directory(self._config()).get_revision(target).down_revision
-        if isinstance(parent, tuple):
+        if parent is not None and not isinstance(parent, str):  # a merge: a tuple of its parents
             raise DataMigrationError(f"schema {self.info.name!r}: {target} merges {', '.join(parent)}: name one")
         if parent is not None:
             command.upgrade(self._config(), parent)
@@ -149,7 +149,9 @@ class SchemaMigrator:
                 )
                 conn.execute(statement, list(row.values()))
 
-    def rows(self, table: str, *, columns: Sequence[str] = (), order_by: Sequence[str] | str = ()) -> list[dict]:
+    def rows(
+        self, table: str, *, columns: Sequence[str] = (), order_by: Sequence[str] | str = ()
+    ) -> list[dict[str, Any]]:
         """The rows of the schema's `table` as dicts, read as its owner (`columns`: only these)."""
         order = [order_by] if isinstance(order_by, str) else list(order_by)
         statement = sql.SQL("SELECT {} FROM {}").format(
@@ -161,7 +163,7 @@ class SchemaMigrator:
         with self._connect() as conn:
             return conn.execute(statement).fetchall()
 
-    def execute(self, statement: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> list[dict]:
+    def execute(self, statement: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run one SQL statement as the owner, with the schema first on the search path; its rows, if any."""
         with self._connect() as conn:
             cursor = conn.execute(statement.encode(), params)  # bytes: a test's own literal SQL
