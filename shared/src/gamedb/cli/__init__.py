@@ -112,7 +112,8 @@ def failure_line(exc: Exception) -> str:
     """An unexpected exception as one masked line: a database error, a SQLAlchemy error or the service's code."""
     from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-    from gamedb.server.connections import db_error_line, error_line, redact
+    from gamedb.server.connections import db_error_line, error_line
+    from gamedb.server.urls import redact
 
     psycopg_error = getattr(sys.modules.get("psycopg"), "Error", None)
     if isinstance(exc, DBAPIError) or (psycopg_error is not None and isinstance(exc, psycopg_error)):
@@ -1003,7 +1004,7 @@ def cmd_squash(options: Namespace, project: Project, schemas: dict[str, SchemaIn
 
 def cmd_server(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
     from gamedb.server import embedded
-    from gamedb.server.connections import URL_ENV, has_secret, libpq_url, resolve_url
+    from gamedb.server.urls import URL_ENV, has_secret, libpq_url, resolve_url
 
     if options.action == "stop":
         if os.environ.get(URL_ENV):

@@ -24,7 +24,7 @@ from sqlalchemy import URL
 
 from gamedb.errors import InvalidPlacement
 from gamedb.project import Project
-from gamedb.server.connections import URL_ENV, parse_url, resolve_url
+from gamedb.server.urls import URL_ENV, parse_url, resolve_url
 
 DEFAULT_SERVER = "default"
 PYPROJECT = "pyproject.toml"
