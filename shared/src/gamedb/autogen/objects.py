@@ -27,9 +27,9 @@ from sqlalchemy.types import SchemaType
 
 from gamedb.autogen.enums import SCHEMA_OPTION, EnumOp
 from gamedb.errors import DiscoveryError
-from gamedb.migrate.session import lock_timeout
 from gamedb.names import quote_ident, search_path_for
 from gamedb.objects import DeclaredObject, Function, RowSecurity, declared_objects, row_security_statements
+from gamedb.timeouts import lock_timeout
 
 IN_MODELS = "is in the models, not in the database"
 IN_DATABASE = "is in the database, not in the models"
