@@ -21,6 +21,7 @@ from typing import Any
 from alembic.autogenerate import comparators, renderers
 from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops
+from alembic.util import DispatchPriority
 from sqlalchemy import Column, Connection, MetaData, Table, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import SchemaType
@@ -424,13 +425,5 @@ def _compare_objects(
     return None
 
 
-def _register() -> None:
-    try:  # Alembic 1.18+: after the table and enum comparators
-        from alembic.util import DispatchPriority
-
-        comparators.dispatch_for("schema", priority=DispatchPriority.LAST)(_compare_objects)
-    except ImportError:
-        comparators.dispatch_for("schema")(_compare_objects)
-
-
-_register()
+# after the table and enum comparators (DispatchPriority: Alembic 1.18, the floor)
+comparators.dispatch_for("schema", priority=DispatchPriority.LAST)(_compare_objects)
