@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from gamedb.errors import InvalidSetting
 
-T = TypeVar("T")
+Number = TypeVar("Number", int, float)
 
 # PostgreSQL's duration syntax for timeouts: a number with an optional unit (none = milliseconds)
 _DURATION = re.compile(r"\d+(\.\d+)?\s*(us|ms|s|min|h|d)?")
@@ -24,8 +24,9 @@ def _env_duration(name: str, default: str) -> str:
     return value
 
 
-def _env_number(name: str, default: str, kind: Callable[[str], T]) -> T:
+def _env_number(name: str, default: str, kind: Callable[[str], Number]) -> Number:
     value = os.environ.get(name, "").strip() or default
+    number: Number | None
     try:
         number = kind(value)
     except ValueError:

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from sqlalchemy import URL, Connection, Engine, create_engine, make_url
@@ -15,10 +17,25 @@ from gamedb.errors import DatabaseUnavailable
 from gamedb.names import EXTENSIONS_SCHEMA
 from gamedb.server.urls import DRIVER, mask_url, redact
 
+if TYPE_CHECKING:
+    from gamedb.project import Project
+
 
 def migration_engine(url: URL) -> Engine:
     """An engine for migration runs: no pool, one dedicated connection per run."""
     return create_engine(url, poolclass=NullPool)
+
+
+@contextmanager
+def schema_migration_engine(project: Project, schema: str) -> Iterator[Engine]:
+    """A migration engine on the server `schema` is placed on, disposed when the block ends."""
+    from gamedb.server.placement import schema_route
+
+    engine = migration_engine(schema_route(project, schema).url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def connect(engine: Engine) -> Connection:

@@ -133,6 +133,16 @@ def by_server(routes: Mapping[str, Route]) -> dict[str, list[str]]:
     return groups
 
 
+def servers_of(project: Project, names: Iterable[str], known: Iterable[str]) -> dict[str, list[str]]:
+    """server name -> those of `names` the file places on it, in the order of `names`; no URL is read
+    (for SQL printed for a DBA). `known`: every installed schema, as for read_placement."""
+    placement = read_placement(project, known=known)
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(placement.get(name, DEFAULT_SERVER), []).append(name)
+    return groups
+
+
 def write_placement(project: Project, schema: str, server: str) -> Path:
     """Record that `schema` lives on `server`: set (or add, or for `default` remove) its key.
 

@@ -110,10 +110,11 @@ def mask_url(url: URL | str) -> str:
     by pattern, never printed as given.
     """
     if isinstance(url, str):
+        raw = url
         try:
-            url = make_url(url)
+            url = make_url(raw)
         except (ArgumentError, ValueError):
-            return _scrub(url, _USERINFO)
+            return _scrub(raw, _USERINFO)
     query = {key: (_MASK_PLACEHOLDER if key.lower() in SECRET_KEYS else value) for key, value in url.query.items()}
     return url.set(query=query).render_as_string(hide_password=True).replace(_MASK_PLACEHOLDER, MASK)
 
