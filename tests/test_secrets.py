@@ -9,7 +9,7 @@ from sqlalchemy import make_url
 
 from conftest import run_cli
 from gamedb.errors import InvalidDatabaseUrl
-from gamedb.server.connections import libpq_url, mask_url, parse_url, redact
+from gamedb.server.urls import libpq_url, mask_url, parse_url, redact
 
 # a space (percent-encoded in a URL, as it must be) and a %: the spellings that broke masking before
 SECRET = "gdb s3cret%Pw"

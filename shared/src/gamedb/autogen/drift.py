@@ -13,7 +13,7 @@ from gamedb.autogen.canonical import check_condition_sql, declared_default_sql
 from gamedb.autogen.defaults import REFUSED
 from gamedb.discovery import SchemaInfo
 from gamedb.discovery.types import POSTGRESQL
-from gamedb.migrate.extensions import see_extension_types
+from gamedb.extensions import see_extension_types
 
 IN_MODELS = "is in the models, not in the database"
 IN_DATABASE = "is in the database, not in the models"

@@ -13,6 +13,7 @@ from typing import Any
 from alembic.autogenerate import comparators, renderers
 from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops
+from alembic.util import DispatchPriority
 from sqlalchemy import Connection, MetaData, text
 
 from gamedb.discovery.enums import declared_enums
@@ -132,16 +133,8 @@ def _compare_enums(autogen_context: AutogenContext, upgrade_ops: ops.UpgradeOps,
     return None
 
 
-def _register() -> None:
-    try:  # Alembic 1.18+: run after the table comparators, so "last" really is last
-        from alembic.util import DispatchPriority
-
-        comparators.dispatch_for("schema", priority=DispatchPriority.LAST)(_compare_enums)
-    except ImportError:  # older Alembic runs comparators in registration order: after its own
-        comparators.dispatch_for("schema")(_compare_enums)
-
-
-_register()
+# after the table comparators, so "last" really is last (DispatchPriority: Alembic 1.18, the floor)
+comparators.dispatch_for("schema", priority=DispatchPriority.LAST)(_compare_enums)
 
 IMPORT = "from gamedb.migrate import enum_ops"
 

@@ -22,15 +22,16 @@ from typing import Any
 from alembic.autogenerate import comparators, renderers
 from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops
+from alembic.util import DispatchPriority
 from sqlalchemy import Column, Connection, MetaData, Table, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import SchemaType
 
 from gamedb.autogen.enums import SCHEMA_OPTION, EnumOp
 from gamedb.errors import DiscoveryError
-from gamedb.migrate.session import lock_timeout
 from gamedb.names import quote_ident, search_path_for
 from gamedb.objects import DeclaredObject, Function, RowSecurity, declared_objects, row_security_statements
+from gamedb.timeouts import lock_timeout
 
 IN_MODELS = "is in the models, not in the database"
 IN_DATABASE = "is in the database, not in the models"
@@ -425,13 +426,5 @@ def _compare_objects(
     return None
 
 
-def _register() -> None:
-    try:  # Alembic 1.18+: after the table and enum comparators
-        from alembic.util import DispatchPriority
-
-        comparators.dispatch_for("schema", priority=DispatchPriority.LAST)(_compare_objects)
-    except ImportError:
-        comparators.dispatch_for("schema")(_compare_objects)
-
-
-_register()
+# after the table and enum comparators (DispatchPriority: Alembic 1.18, the floor)
+comparators.dispatch_for("schema", priority=DispatchPriority.LAST)(_compare_objects)

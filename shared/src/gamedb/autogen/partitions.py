@@ -14,6 +14,7 @@ from typing import Any
 from alembic.autogenerate import comparators
 from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops
+from alembic.util import DispatchPriority
 from sqlalchemy import Connection, text
 
 from gamedb.autogen.enums import SCHEMA_OPTION
@@ -43,13 +44,5 @@ def _record_partitions(
     return None
 
 
-def _register() -> None:
-    try:  # Alembic 1.18+: before the table comparison reflects anything
-        from alembic.util import DispatchPriority
-
-        comparators.dispatch_for("schema", priority=DispatchPriority.FIRST)(_record_partitions)
-    except ImportError:
-        comparators.dispatch_for("schema")(_record_partitions)
-
-
-_register()
+# before the table comparison reflects anything (DispatchPriority: Alembic 1.18, the floor)
+comparators.dispatch_for("schema", priority=DispatchPriority.FIRST)(_record_partitions)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
 from typing import TextIO
 
 from alembic import command
@@ -42,3 +43,20 @@ def write_upgrade_plan(
         config = make_config(project, schemas, info, output_buffer=output)
         set_run_options(config, logging_configured=True)
         command.upgrade(config, "head", sql=True)
+
+
+def write_upgrade_plans(
+    project: Project, schemas: dict[str, SchemaInfo], directory: Path
+) -> list[tuple[Path, list[str]]]:
+    """`upgrade-all --sql-dir`: one plan a server, DIRECTORY/<server>.sql (by placement, servers by name);
+    returns each file with the schemas in it."""
+    from gamedb.server.placement import servers_of
+
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for server, names in sorted(servers_of(project, schemas, known=schemas).items()):
+        path = directory / f"{server}.sql"
+        with path.open("w", encoding="utf-8") as output:
+            write_upgrade_plan(project, schemas, output, only=names, server=server)
+        written.append((path, names))
+    return written

@@ -27,8 +27,9 @@ from gamedb.migrate.checksums import Recorded, check_fleet
 from gamedb.migrate.revision_index import RevisionIndex, UnreadableRevisions
 from gamedb.names import EXTENSIONS_SCHEMA, VERSION_TABLE_SCHEMA
 from gamedb.project import Project
-from gamedb.server.connections import connect, mask_url, migration_engine
+from gamedb.server.connections import connect, migration_engine
 from gamedb.server.placement import DEFAULT_SERVER, Route, by_server
+from gamedb.server.urls import mask_url
 
 SYSTEM_SCHEMAS = frozenset({"public", "information_schema", VERSION_TABLE_SCHEMA, EXTENSIONS_SCHEMA})
 

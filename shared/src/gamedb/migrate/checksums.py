@@ -256,7 +256,7 @@ def compare_checksums(
     revision file), and a record that was altered (`chain`: gamedb.migrate.history.chain_problem).
     A database inside a squashed range is refused; one whose rows were written by the files a squash
     replaced is recognised (`squashed`: the events guard_run appends)."""
-    from gamedb.squash import squash_markers
+    from gamedb.migrate.squash_markers import squash_markers
 
     report = ChecksumReport(schema.name)
     if chain is not None:

@@ -23,9 +23,6 @@ A killed runner's idle connection is closed by the kernel and the server ends it
 from __future__ import annotations
 
 import logging
-import math
-import os
-import re
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -38,13 +35,13 @@ from gamedb.discovery import SchemaInfo
 from gamedb.errors import (
     ConcurrentBuildFailed,
     ForeignSchema,
-    InvalidSetting,
     LockLost,
     SchemaLocked,
     VersionTableMissing,
 )
-from gamedb.migrate.extensions import ensure_extensions, extension_statements, see_extension_types
+from gamedb.extensions import ensure_extensions, extension_statements, see_extension_types
 from gamedb.names import VERSION_TABLE_SCHEMA, quote_ident, quote_literal, search_path_for
+from gamedb.timeouts import lock_retries, lock_timeout, lock_wait_seconds, statement_timeout
 
 log = logging.getLogger("gamedb.migrate.session")
 T = TypeVar("T")
@@ -53,44 +50,6 @@ Number = TypeVar("Number", int, float)
 LOCK_POLL_SECONDS = 0.2
 # Conflicts with itself, not with the ROW EXCLUSIVE of INSERT/UPDATE/DELETE on the version rows.
 LOCK_MODE = "SHARE UPDATE EXCLUSIVE"
-
-
-# PostgreSQL's duration syntax for timeouts: a number with an optional unit (none = milliseconds)
-_DURATION = re.compile(r"\d+(\.\d+)?\s*(us|ms|s|min|h|d)?")
-
-
-def _env_duration(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip() or default  # set but empty = unset, as for GAMEDB_URL
-    if not _DURATION.fullmatch(value):
-        raise InvalidSetting(f"{name}={value!r} is not a duration (e.g. 500ms, 2s, 30min)")
-    return value
-
-
-def _env_number(name: str, default: str, kind: Callable[[str], Number]) -> Number:
-    value = os.environ.get(name, "").strip() or default
-    try:
-        number = kind(value)
-    except ValueError:
-        number = None
-    if number is None or not math.isfinite(number) or number < 0:
-        what = "a whole number" if kind is int else "a number (seconds)"
-        raise InvalidSetting(f"{name}={value!r} is not {what} of 0 or more")
-    return number
-
-
-def lock_timeout() -> str:
-    """How long a DDL statement may wait for a table lock (below the apps' statement_timeout)."""
-    return _env_duration("GAMEDB_LOCK_TIMEOUT", "2s")
-
-
-def statement_timeout() -> str:
-    """The longest single statement of a migration."""
-    return _env_duration("GAMEDB_MIGRATION_STATEMENT_TIMEOUT", "30min")
-
-
-def lock_wait_seconds() -> float:
-    """How long a run waits for another run of the same schema to finish."""
-    return _env_number("GAMEDB_LOCK_WAIT", "600", float)
 
 
 def check_session_settings() -> None:
@@ -393,11 +352,6 @@ def offline_role_and_search_path(schema: SchemaInfo, *, local: bool = True) -> l
 
 
 OFFLINE_EPILOGUE = ["RESET ROLE"]
-
-
-def lock_retries() -> int:
-    """How many times a run that hit lock_timeout (55P03) is tried again."""
-    return _env_number("GAMEDB_LOCK_RETRIES", "3", int)
 
 
 def retry_lock_timeouts(action: Callable[[], T], *, first_delay: float = 1.0) -> T:

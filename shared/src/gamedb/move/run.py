@@ -36,7 +36,6 @@ from gamedb.errors import GamedbError, MoveFailed, MoveInterrupted, MoveRefused
 from gamedb.migrate.config import make_config
 from gamedb.migrate.revision_files import check_versions_dir
 from gamedb.migrate.run_options import set_run_options
-from gamedb.migrate.session import lock_timeout
 from gamedb.move import checks, replication
 from gamedb.move.cutover import CutoverReport, cut_over, retired_on_source, tables_of
 from gamedb.move.progress import CopyProgress
@@ -46,6 +45,7 @@ from gamedb.roles.apply import model_statements, serialize_role_changes
 from gamedb.roles.model import login_statements, role_marker, session_settings
 from gamedb.server.connections import error_line, one_value, psycopg_connect
 from gamedb.server.placement import DEFAULT_SERVER, read_placement, server_url, validate_server_name, write_placement
+from gamedb.timeouts import lock_timeout
 
 IN_PROGRESS = "gamedb: move from server {} in progress"
 # For the kill tests: the move stops (sleeps) at this step so a test can kill it there.

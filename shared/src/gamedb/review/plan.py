@@ -396,3 +396,16 @@ def sql_files(plan: FleetPlan) -> dict[str, str]:
             header += f"--   {s.schema}: {s.current_text} -> {s.head_text}\n"
         files[server] = header + "\n" + "".join(s.script for s in scripts)
     return files
+
+
+def write_sql_files(plan: FleetPlan, directory: Path) -> list[Path]:
+    """`plan --sql-dir`: DIRECTORY/<server>.sql for every server of the plan (sql_files' refusals come
+    before anything is written); returns the files, by server name."""
+    files = sql_files(plan)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for server, text in files.items():
+        path = directory / f"{server}.sql"
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

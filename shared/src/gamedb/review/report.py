@@ -126,7 +126,8 @@ def collect_report(
     from gamedb.fleet.order import revision_index, upgrade_order
     from gamedb.fleet.status import compare_all, pending_revisions, read_catalog, version_rows_problem
     from gamedb.migrate.checksums import compare_checksums, index_lookup
-    from gamedb.server.connections import connect, error_line, mask_url, migration_engine
+    from gamedb.server.connections import connect, error_line, migration_engine
+    from gamedb.server.urls import mask_url
 
     ordered = [info for info in upgrade_order(schemas) if only is None or info.name in only]
     chosen = {info.name for info in ordered}

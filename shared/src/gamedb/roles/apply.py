@@ -12,7 +12,7 @@ from sqlalchemy import URL
 
 from gamedb.discovery import SchemaInfo
 from gamedb.errors import RoleChangeFailed, RoleNotManaged
-from gamedb.migrate.extensions import extension_statements
+from gamedb.extensions import extension_statements
 from gamedb.names import validate_login_name
 from gamedb.roles.check import Finding, check_roles
 from gamedb.roles.deviations import repair_statements

@@ -24,7 +24,7 @@ from sqlalchemy import URL
 
 from gamedb.errors import InvalidPlacement
 from gamedb.project import Project
-from gamedb.server.connections import URL_ENV, parse_url, resolve_url
+from gamedb.server.urls import URL_ENV, parse_url, resolve_url
 
 DEFAULT_SERVER = "default"
 PYPROJECT = "pyproject.toml"
@@ -130,6 +130,16 @@ def by_server(routes: Mapping[str, Route]) -> dict[str, list[str]]:
     groups: dict[str, list[str]] = {}
     for schema, route in sorted(routes.items(), key=lambda item: item[1].server != DEFAULT_SERVER):
         groups.setdefault(route.server, []).append(schema)
+    return groups
+
+
+def servers_of(project: Project, names: Iterable[str], known: Iterable[str]) -> dict[str, list[str]]:
+    """server name -> those of `names` the file places on it, in the order of `names`; no URL is read
+    (for SQL printed for a DBA). `known`: every installed schema, as for read_placement."""
+    placement = read_placement(project, known=known)
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(placement.get(name, DEFAULT_SERVER), []).append(name)
     return groups
 
 

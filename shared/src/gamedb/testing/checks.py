@@ -37,7 +37,8 @@ from gamedb.migrate.config import make_config, script_directory
 from gamedb.migrate.run_options import set_run_options
 from gamedb.project import Project, find_project
 from gamedb.roles.apply import apply_roles, create_login
-from gamedb.server.connections import DRIVER, connect, migration_engine
+from gamedb.server.connections import connect, migration_engine
+from gamedb.server.urls import DRIVER
 
 _ADMIN_URI: str | None = None
 
