@@ -39,6 +39,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import make_url
 
@@ -96,8 +97,8 @@ def build_monorepo(root: Path, schemas: int, revisions: int, kind: str = "plain"
         for r in range(revisions):
             rev = f"{layout.name}r{r:03d}"
             table = f"t{r:03d}"
-            up = [] if down is None else table_sql(kind, layout.name, table)
-            drop = [] if down is None else [f"DROP TABLE {layout.name}.{table}"]
+            up: list[str] = [] if down is None else table_sql(kind, layout.name, table)
+            drop: list[str] = [] if down is None else [f"DROP TABLE {layout.name}.{table}"]
             write_revision(layout, rev, down, f"step {r}", up, drop)
             down = rev
         src_dirs.append(register_in_place(layout))
@@ -162,7 +163,7 @@ def measure(admin_uri: str, psql: str, schemas: int, revisions: int, repeat: int
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}
 
 
-def measure_reads(admin_uri: str, schemas: int, revisions: int, kind: str, repeat: int) -> dict[str, float | int | str]:
+def measure_reads(admin_uri: str, schemas: int, revisions: int, kind: str, repeat: int) -> dict[str, Any]:
     """The read side at head on tables of `kind`: no-op upgrade-all, check-all cold (no clean comparison
     recorded yet) and warm, status (warm), and the naive per-table read."""
     with tempfile.TemporaryDirectory(prefix="gamedb-bench-") as tmp:
@@ -171,7 +172,7 @@ def measure_reads(admin_uri: str, schemas: int, revisions: int, kind: str, repea
         env = {k: v for k, v in os.environ.items() if k != "GAMEDB_URL"}
         env["PYTHONPATH"] = os.pathsep.join(map(str, src_dirs))
         gamedb = [sys.executable, "-m", "gamedb"]
-        result: dict[str, float | int | str] = {"schemas": schemas, "revisions": revisions, "tables": kind}
+        result: dict[str, Any] = {"schemas": schemas, "revisions": revisions, "tables": kind}
         for _ in range(repeat):
             with fresh_database(admin_uri) as (url, _):
                 at = {**env, "GAMEDB_URL": url}
@@ -200,7 +201,7 @@ with engine.connect() as conn:
 """
 
 
-def best(result: dict[str, float | int] | dict[str, float | int | str], key: str, seconds: float) -> None:
+def best(result: dict[str, Any], key: str, seconds: float) -> None:
     result[key] = min(seconds, result.get(key, seconds))
 
 
@@ -234,7 +235,7 @@ def main() -> None:
         admin_uri = embedded.start_server(data_dir, keep_running=False)
     psql = psql_binary()
     rows = []
-    reads = []
+    reads: list[dict[str, Any]] = []
     for schemas, revisions in zip(args.schemas, args.revisions, strict=True):
         row = measure(admin_uri, psql, schemas, revisions, args.repeat)
         rows.append(row)
@@ -249,7 +250,7 @@ def main() -> None:
         print_table(rows, reads)
 
 
-def print_table(rows: list[dict[str, float | int]], reads: list[dict[str, float | int | str]]) -> None:
+def print_table(rows: list[dict[str, float | int]], reads: list[dict[str, Any]]) -> None:
     header = "size      naive    upgrade-all  floor(psql)  no-op   scoped   vs naive  vs floor"
     print(header)
     for r in rows:
