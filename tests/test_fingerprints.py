@@ -57,6 +57,10 @@ def test_a_clean_check_all_is_recorded_and_the_next_one_skips_without_importing_
     assert skipped.code == 0, skipped.output
     assert skipped.stdout == "3 schemas: models match the database\n"
     assert status.code == 0, status.output
+    imports = run_cli(["check-all"], url=database.url, python_path=extra, PYTHONPROFILEIMPORTTIME="1")
+    assert imports.code == 0, imports.output
+    assert "gamedb.fleet.fingerprints" in imports.stderr
+    assert "gamedb.autogen" not in imports.stderr  # nor gamedb's comparators
     # a model file edited (a comment is enough): compared again, so imported (and here it fails to)
     models.write_text(models.read_text() + "# edited\n")
     compared = gamedb("check-all", extra=extra)

@@ -124,7 +124,7 @@ def models_fingerprint(info: SchemaInfo) -> str:
     """A hash of the files the schema's models come from and of the code that compares them, read
     from disk: the models are not imported."""
     digest = hashlib.sha256()
-    digest.update(repr((info.name, info.declaration.models, _tools_fingerprint())).encode())
+    digest.update(repr((info.name, info.declaration, _tools_fingerprint())).encode())
     for path in _package_files(info.models.partition(".")[0], skip=info.versions_dir):
         digest.update(b"\0" + str(path).encode() + b"\0")
         digest.update(path.read_bytes())

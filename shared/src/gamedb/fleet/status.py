@@ -355,10 +355,10 @@ def compare_all(url: URL, infos: list[SchemaInfo], jobs: int | None = None) -> d
 
 
 def _compare(url: URL, infos: list[SchemaInfo]) -> dict[str, list[str]]:
-    from gamedb.autogen.drift import schema_drift  # Alembic's comparison: imported only when something is compared
-
     if not infos:
         return {}
+    from gamedb.autogen.drift import schema_drift  # gamedb's comparators: imported only when something is compared
+
     engine = migration_engine(url)
     try:
         with connect(engine) as conn:
