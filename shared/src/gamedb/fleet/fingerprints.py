@@ -49,7 +49,7 @@ lines AS (
     UNION ALL
     SELECT rel.nspname, ROW('r', rel.relname, rel.relkind, rel.relpersistence, rel.relispartition,
         pg_get_expr(rel.relpartbound, rel.oid), rel.reloptions, rel.relrowsecurity, rel.relforcerowsecurity,
-        pg_get_userbyid(rel.relowner), obj_description(rel.oid, 'pg_class'),
+        pg_get_userbyid(rel.relowner),
         CASE WHEN rel.relkind = 'p' THEN pg_get_partkeydef(rel.oid) END,
         CASE WHEN rel.relkind IN ('v', 'm') THEN pg_get_viewdef(rel.oid) END,
         CASE WHEN rel.relkind IN ('i', 'I') THEN pg_get_indexdef(rel.oid) END,
@@ -58,8 +58,7 @@ lines AS (
     FROM rel
     UNION ALL
     SELECT rel.nspname, ROW('a', rel.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
-        a.attnotnull, a.attidentity, a.attgenerated, a.attcollation, a.attndims, pg_get_expr(d.adbin, d.adrelid),
-        col_description(rel.oid, a.attnum))::text
+        a.attnotnull, a.attidentity, a.attgenerated, a.attcollation, a.attndims, pg_get_expr(d.adbin, d.adrelid))::text
     FROM rel JOIN pg_attribute a ON a.attrelid = rel.oid AND a.attnum > 0 AND NOT a.attisdropped
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
     UNION ALL
@@ -68,24 +67,21 @@ lines AS (
     FROM rel JOIN pg_sequence q ON q.seqrelid = rel.oid
     UNION ALL
     SELECT s.nspname, ROW('c', co.conname, co.conrelid::regclass::text, co.contypid::regtype::text, co.contype,
-        pg_get_constraintdef(co.oid), co.condeferrable, co.condeferred, co.convalidated,
-        obj_description(co.oid, 'pg_constraint'))::text
+        pg_get_constraintdef(co.oid), co.condeferrable, co.condeferred, co.convalidated)::text
     FROM s JOIN pg_constraint co ON co.connamespace = s.oid
     UNION ALL
     SELECT s.nspname, ROW('t', t.typname, t.typtype, format_type(t.typbasetype, t.typtypmod), t.typnotnull,
-        t.typdefault, pg_get_userbyid(t.typowner), obj_description(t.oid, 'pg_type'),
+        t.typdefault, pg_get_userbyid(t.typowner),
         (SELECT array_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid))::text
     FROM s JOIN pg_type t ON t.typnamespace = s.oid
     UNION ALL
     SELECT s.nspname, ROW('f', p.oid::regprocedure::text, p.prokind,
         CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END, pg_get_userbyid(p.proowner),
-        obj_description(p.oid, 'pg_proc'),
         EXISTS (SELECT FROM pg_depend x WHERE x.classid = 'pg_proc'::regclass AND x.objid = p.oid
                 AND x.deptype = 'e'))::text
     FROM s JOIN pg_proc p ON p.pronamespace = s.oid
     UNION ALL
-    SELECT rel.nspname, ROW('g', g.tgname, rel.relname, pg_get_triggerdef(g.oid), g.tgenabled, g.tgisinternal,
-        obj_description(g.oid, 'pg_trigger'))::text
+    SELECT rel.nspname, ROW('g', g.tgname, rel.relname, pg_get_triggerdef(g.oid), g.tgenabled, g.tgisinternal)::text
     FROM rel JOIN pg_trigger g ON g.tgrelid = rel.oid
     UNION ALL
     SELECT rel.nspname, ROW('p', po.polname, rel.relname, po.polpermissive, po.polroles::regrole[]::text,
@@ -94,6 +90,10 @@ lines AS (
     UNION ALL
     SELECT rel.nspname, ROW('w', w.rulename, rel.relname, pg_get_ruledef(w.oid), w.ev_enabled)::text
     FROM rel JOIN pg_rewrite w ON w.ev_class = rel.oid AND w.rulename <> '_RETURN'
+    UNION ALL  -- every comment on an object of the schema, in one pass (user objects only: oid >= 16384)
+    SELECT i.schema, ROW('d', pg_describe_object(d.classoid, d.objoid, d.objsubid), d.description)::text
+    FROM pg_description d CROSS JOIN LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid) i
+    WHERE d.objoid >= 16384 AND i.schema = ANY(CAST(:schemas AS text[]))
 ),
 server AS (
     SELECT ROW(current_setting('server_version_num'), current_user, current_setting('search_path'),
