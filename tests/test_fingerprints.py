@@ -159,7 +159,8 @@ def test_rows_written_and_statistics_gathered_leave_the_catalog_fingerprint_alon
     assert after == before
 
 
-# (change, undo) on the auth service's tables: each a catalog change a team could make by hand
+# (change, undo) on the auth service's tables: each a catalog change a team could make by hand, each
+# independent of the others (any subset applies, and undoes in reverse order)
 CHANGES = [
     (
         "ALTER TABLE auth.users ADD COLUMN extra int",
@@ -227,8 +228,8 @@ CHANGES = [
         "ALTER TABLE auth.users DISABLE ROW LEVEL SECURITY",
     ),
     (
-        "ALTER TABLE auth.users RENAME COLUMN email TO mail",
-        "ALTER TABLE auth.users RENAME COLUMN mail TO email",
+        "ALTER TABLE auth.refresh_tokens RENAME COLUMN revoked_at TO revoked",
+        "ALTER TABLE auth.refresh_tokens RENAME COLUMN revoked TO revoked_at",
     ),
 ]
 

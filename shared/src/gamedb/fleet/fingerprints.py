@@ -2,11 +2,11 @@
 last clean comparison.
 
 A schema's **catalog fingerprint** is one server-side hash over what the comparison reads of it:
-relations (kind, persistence, options, partition bounds and keys, row security, owner), columns (type,
-nullability, identity, generation, collation, default), sequences, constraints, indexes, types and
-enum labels, comments, functions, triggers, policies and rules; plus the server's version, the
-comparing login and the installed extensions. Every schema's is computed in one query, each time:
-never read from a record.
+relations (kind, persistence, options, partition bounds and keys, row security, owner, an index's
+validity), columns (type, nullability, identity, generation, collation, default), sequences,
+constraints, indexes, types and enum labels, comments, functions, triggers, policies and rules; plus
+the server's version, the comparing login, its search_path and the installed extensions. Every
+schema's is computed in one query, each time: never read from a record.
 
 Its **models fingerprint** hashes the files of the package holding its models (but its versions
 directory), its declaration, the installed versions of gamedb, Alembic, SQLAlchemy and psycopg, and
@@ -53,6 +53,8 @@ lines AS (
         CASE WHEN rel.relkind = 'p' THEN pg_get_partkeydef(rel.oid) END,
         CASE WHEN rel.relkind IN ('v', 'm') THEN pg_get_viewdef(rel.oid) END,
         CASE WHEN rel.relkind IN ('i', 'I') THEN pg_get_indexdef(rel.oid) END,
+        (SELECT ROW(x.indisvalid, x.indisready, x.indisclustered, x.indisreplident)
+         FROM pg_index x WHERE x.indexrelid = rel.oid),
         (SELECT string_agg(i.inhparent::regclass::text, ',' ORDER BY i.inhseqno)
          FROM pg_inherits i WHERE i.inhrelid = rel.oid))::text
     FROM rel
