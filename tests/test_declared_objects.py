@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlalchemy as sa
+from comparison_modes import comparison  # noqa: F401 - the cold/warm fixture
 from sqlalchemy import make_url
 
 from conftest import apply_with_psql, run_cli
@@ -88,6 +89,7 @@ CHANGED_DRIFT = [
 ]
 
 
+@pytest.mark.usefixtures("comparison")
 def test_a_game_service_with_declared_objects_round_trips_as_generated(cli, arena, database, monkeypatch):
     monkeypatch.syspath_prepend(str(arena.src_dir))  # service_engine discovers arena in this process
     ok(cli("roles", "apply"))  # as in production: migrations run as arena_owner
@@ -235,6 +237,7 @@ HAND_MADE = [
 ]
 
 
+@pytest.mark.usefixtures("comparison")
 @pytest.mark.parametrize(
     ("statements", "lines"),
     HAND_MADE,
@@ -258,6 +261,7 @@ def test_an_object_made_by_hand_in_a_service_schema_fails_check_and_check_all(ga
     assert database.query("SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'") == [(0,)]
 
 
+@pytest.mark.usefixtures("comparison")
 def test_declared_objects_compare_as_printed_and_fail_as_one_line(cli, arena, database, psql):
     generate_and_upgrade(cli, arena)
     clean = "arena: models match the database\n"
@@ -322,6 +326,7 @@ def test_declared_objects_compare_as_printed_and_fail_as_one_line(cli, arena, da
     assert ok(cli("-x", "schema=arena", "check")).stdout == clean
 
 
+@pytest.mark.usefixtures("comparison")
 def test_autogenerate_drops_what_nothing_declares_keeps_partitions_and_its_downgrade_restores_them(
     cli, arena, database
 ):

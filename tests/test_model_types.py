@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from comparison_modes import comparison  # noqa: F401 - the cold/warm fixture
 
 from conftest import Result, run_cli
 from gamedb.scaffold.files import ServiceLayout
@@ -345,6 +346,7 @@ def test_defaults_in_any_spelling_are_equal_when_postgresql_stores_the_same(kit)
     assert stored["sound"] == "extensions.soundex('gamedb'::text)"  # reflection sees it unqualified: equal
 
 
+@pytest.mark.usefixtures("comparison")
 def test_a_changed_default_is_drift_shown_as_sql_and_autogenerate_closes_it(kit):
     kit.models(DEFAULTS_MODELS, extensions=("fuzzystrmatch",))
     kit.start()
@@ -436,6 +438,7 @@ CHECKS = (
 )
 
 
+@pytest.mark.usefixtures("comparison")
 def test_check_constraints_changed_in_the_models_are_drift_and_autogenerate_closes_them(kit):
     kit.models(CHECKS_MODELS)
     kit.start()
@@ -488,6 +491,7 @@ def test_check_constraints_changed_in_the_models_are_drift_and_autogenerate_clos
     assert kit.check().stdout == MATCH, kit.check().output
 
 
+@pytest.mark.usefixtures("comparison")
 def test_a_deployer_without_temp_privilege_compares_defaults_and_checks_too(kit):
     kit.models(
         DEFAULTS_MODELS + CHECKS_MODELS.replace("class Level(", "class Level2(").replace("(Level)", "(Level2)"),
@@ -533,6 +537,7 @@ class Wallet(Plain):
 """
 
 
+@pytest.mark.usefixtures("comparison")
 def test_unnamed_checks_match_by_definition_and_a_changed_one_is_replaced(kit):
     kit.models(UNNAMED_MODELS + "\nmetadata = Plain.metadata  # what discovery reads\n")
     kit.start()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from comparison_modes import comparison  # noqa: F401 - the cold/warm fixture
 
 from conftest import REPO, apply_with_psql, run_cli
 from gamedb.scaffold.files import ServiceLayout, register_in_place
@@ -141,6 +142,7 @@ EVOLVED_DRIFT = [
 ]
 
 
+@pytest.mark.usefixtures("comparison")
 def test_a_realistic_service_round_trips_as_generated(cli, league, database, psql, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(league.src_dir))  # service_engine discovers league in this process
     ok(cli("-x", "schema=lobby", "upgrade", "head"))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from comparison_modes import comparison  # noqa: F401 - the cold/warm fixture
+
 MESSAGES_MODEL = """
 
 from sqlalchemy import Integer
@@ -39,6 +42,7 @@ def test_status_check_exits_1_while_a_revision_is_pending_and_0_when_clean(gamed
     assert [line.split()[-2:] for line in clean.stdout.splitlines()[1:]] == [["at", "head"]] * 3
 
 
+@pytest.mark.usefixtures("comparison")
 def test_status_json_names_current_head_pending_and_drift(gamedb, database, fleet):
     extra, _ = chat_service(fleet)
     assert gamedb("-x", "schema=chat", "upgrade", "chat1", extra=extra).code == 0
@@ -77,6 +81,7 @@ def test_status_reports_schemas_and_version_tables_no_service_declares(gamedb, d
     assert "version tables no service declares: alembic_version_legacy" in text.stdout
 
 
+@pytest.mark.usefixtures("comparison")
 def test_check_all_exits_1_after_a_model_change_with_no_revision(gamedb, database, fleet):
     extra, models = chat_service(fleet)
     assert gamedb("upgrade-all", extra=extra).code == 0
@@ -125,6 +130,7 @@ def test_two_version_rows_one_below_the_other_are_broken_for_status_and_upgrade_
     assert database.version_rows("chat") == ["chat1", "chat2"]
 
 
+@pytest.mark.usefixtures("comparison")
 def test_status_without_drift_reads_the_catalog_in_one_request_and_still_sees_pending_orphans_and_strangers(
     gamedb, database, fleet, monkeypatch
 ):
@@ -175,6 +181,7 @@ def test_status_without_drift_reads_the_catalog_in_one_request_and_still_sees_pe
     assert "drift chat: column chat.messages.body" in gamedb("status", extra=extra).stdout
 
 
+@pytest.mark.usefixtures("comparison")
 def test_check_all_over_many_schemas_compares_them_in_workers_and_finds_each_drift(gamedb, database, fleet):
     from gamedb.fleet.status import PARALLEL_FROM
 

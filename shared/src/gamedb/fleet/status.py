@@ -19,8 +19,14 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import URL, Connection
 
-from gamedb.autogen.drift import schema_drift
 from gamedb.discovery import SchemaInfo
+from gamedb.fleet.fingerprints import (
+    Fingerprint,
+    catalog_fingerprints,
+    models_fingerprint,
+    record_clean,
+    recorded_clean,
+)
 from gamedb.fleet.order import revision_index, upgrade_order
 from gamedb.migrate import history
 from gamedb.migrate.checksums import Recorded, check_fleet
@@ -266,7 +272,7 @@ def _server_status(
         for info in ordered
     }
     at_head = [info for info in ordered if not pending[info.name] and not problems[info.name]]
-    drift = compare_all(url, at_head) if compare_models else {}
+    drift = compare_changed(url, at_head) if compare_models else {}
     rows = [
         SchemaStatus(
             info.name,
@@ -286,6 +292,47 @@ def _server_status(
         sorted(catalog.namespaces - SYSTEM_SCHEMAS - {info.name for info in ordered}),
         sorted(t for t in catalog.version_tables if t.startswith("alembic_version_") and t not in declared_tables),
     )
+
+
+# Set (to anything but 0): compare every schema at head, neither reading nor writing the record.
+FULL_COMPARISON_ENV = "GAMEDB_FULL_COMPARISON"
+
+
+def compare_changed(url: URL, infos: list[SchemaInfo]) -> dict[str, list[str]]:
+    """Each schema's drift lines, comparing only the schemas whose catalog or models fingerprint
+    differs from their last clean comparison's (gamedb.fleet.fingerprints); records the clean ones.
+
+    A skipped schema's models are not even imported.
+    """
+    if not infos:
+        return {}
+    if os.environ.get(FULL_COMPARISON_ENV, "") not in ("", "0"):
+        return compare_all(url, infos)
+    names = [info.name for info in infos]
+    engine = migration_engine(url)
+    try:
+        with connect(engine) as conn:
+            before = catalog_fingerprints(conn, names)
+            recorded = recorded_clean(conn, names)
+            conn.rollback()
+    finally:
+        engine.dispose()  # before any worker forks
+    models = {info.name: models_fingerprint(info) for info in infos}
+    seen = {name: Fingerprint(before[name], models[name]) for name in names if name in before}
+    skipped = {name for name, fingerprint in seen.items() if recorded.get(name) == fingerprint}
+    drift: dict[str, list[str]] = {name: [] for name in skipped}
+    drift |= compare_all(url, [info for info in infos if info.name not in skipped])
+    clean = [name for name in names if name not in skipped and name in seen and not drift[name]]
+    if clean:
+        engine = migration_engine(url)
+        try:
+            with connect(engine) as conn:
+                after = catalog_fingerprints(conn, clean)  # unchanged while it was compared
+                if record_clean(conn, {name: seen[name] for name in clean if after.get(name) == before[name]}):
+                    conn.commit()
+        finally:
+            engine.dispose()
+    return drift
 
 
 # Below this many schemas, starting worker processes costs more than comparing in one.
@@ -311,6 +358,10 @@ def compare_all(url: URL, infos: list[SchemaInfo], jobs: int | None = None) -> d
 
 
 def _compare(url: URL, infos: list[SchemaInfo]) -> dict[str, list[str]]:
+    if not infos:
+        return {}
+    from gamedb.autogen.drift import schema_drift  # gamedb's comparators: imported only when something is compared
+
     engine = migration_engine(url)
     try:
         with connect(engine) as conn:
