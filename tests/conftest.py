@@ -110,7 +110,10 @@ def run_cli(
     that has already imported the libraries (tests/cli_forkserver.py), or, with GAMEDB_TEST_FORK=0, a new
     interpreter."""
     env = cli_env(url, python_path, **env_extra)
-    if FORK_SERVER is not None:
+    # PYTHON* settings other than the path act at an interpreter's start (e.g. PYTHONPROFILEIMPORTTIME):
+    # only a new interpreter honours them
+    starts_an_interpreter = any(key.startswith("PYTHON") and key != "PYTHONPATH" for key in env_extra)
+    if FORK_SERVER is not None and not starts_an_interpreter:
         return Result(*FORK_SERVER.run(module, list(args), cwd=cwd, env=env, stdin=stdin, timeout=300))
     proc = subprocess.run(
         [sys.executable, "-m", module, *args],
