@@ -74,19 +74,21 @@ def normalized_text(data: bytes) -> bytes:
     except UnicodeDecodeError:  # not a file Python would import by default: hash it as it is
         return data
     lines = decoded.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    inside = _lines_ending_inside_strings("\n".join(lines))
+    trailing = {number for number, line in enumerate(lines, 1) if line != line.rstrip(" \t\f\v")}
+    # which string lines are docstrings matters only for a line with whitespace to strip (most files have none)
+    inside = _lines_ending_inside_strings("\n".join(lines), docstrings=bool(trailing))
     if inside is None:  # not Python the tokenizer reads: only line endings and the BOM are normalized
         return "\n".join(lines).encode("utf-8")
     kept = [line if number in inside else line.rstrip(" \t\f\v") for number, line in enumerate(lines, 1)]
     return "\n".join(kept).rstrip("\n").encode("utf-8")
 
 
-def _lines_ending_inside_strings(source: str) -> set[int] | None:
+def _lines_ending_inside_strings(source: str, *, docstrings: bool = True) -> set[int] | None:
     """Line numbers (1-based) whose end lies inside a string literal; None when the text doesn't tokenize.
 
     A STRING token (or an f-string, FSTRING_START to FSTRING_END on Python 3.12+) spanning rows
     a..b makes rows a..b-1 end inside it. Only where literals start and end is used, which every
-    Python version's tokenizer agrees on.
+    Python version's tokenizer agrees on. Docstrings are left out (`docstrings=False`: not looked for).
     """
     import io
     import tokenize
@@ -105,7 +107,7 @@ def _lines_ending_inside_strings(source: str) -> set[int] | None:
                 inside.update(range(opened.pop(), token.end[0]))
     except (tokenize.TokenError, SyntaxError):
         return None
-    return inside - _docstring_lines(source)
+    return inside - _docstring_lines(source) if docstrings and inside else inside
 
 
 def _docstring_lines(source: str) -> set[int]:
