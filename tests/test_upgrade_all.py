@@ -437,3 +437,35 @@ def test_sigint_stops_every_worker_at_a_revision_boundary_and_reports_what_was_a
     for schema in ("nap", "zzz"):  # no revision half applied: a table exists exactly for each recorded revision
         at = int((database.version_rows(schema) or [f"{schema}0"])[0].removeprefix(schema))
         assert database.tables(schema) == {f"t{i}" for i in range(2, at + 1)}
+
+
+def test_a_workers_kept_connection_serves_the_next_schema_as_a_fresh_session(database):
+    """upgrade-all's workers keep their connections across schemas: nothing of one run reaches the next."""
+    from sqlalchemy import make_url, text
+
+    from gamedb.fleet.sessions import worker_engine
+
+    database.query("CREATE ROLE kept_owner NOLOGIN")
+    engine = worker_engine(make_url(database.url))
+    try:
+        with engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            conn.execute(text("SET ROLE kept_owner"))
+            conn.execute(
+                text("SELECT set_config('search_path', 'kept', false), set_config('lock_timeout', '7s', false)")
+            )
+            conn.commit()
+        with engine.connect() as conn:
+            again = conn.execute(
+                text(
+                    "SELECT pg_backend_pid(), current_user = session_user, current_setting('search_path'),"
+                    " current_setting('lock_timeout')"
+                )
+            ).one()
+        assert again == (pid, True, '"$user", public', "0")
+        database.query("SELECT pg_terminate_backend(%s, 5000)", (pid,))  # a kept connection that died is replaced
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+    finally:
+        engine.dispose()
+        database.query("DROP ROLE kept_owner")
