@@ -371,6 +371,35 @@ def test_a_runner_cut_off_mid_revision_is_reported_at_the_revision_it_really_rea
     assert "Traceback" not in stderr
 
 
+def test_a_run_whose_lock_connection_dies_rolls_back_the_revision_in_flight_and_records_nothing(database, fleet):
+    """The lock is confirmed from the migration connection (pg_locks), not on the lock's own connection:
+    it must still see the holder gone before the revision commits."""
+    nap = "SELECT pg_sleep(CASE WHEN current_setting('gamedb.test_sleep', true) = 'on' THEN 5 ELSE 0 END)"
+    steps = [("held1", [], []), ("held2", ["CREATE TABLE held.t2 (id int)"], [])]
+    steps.append(("held3", ["CREATE TABLE held.t3 (id int)", nap], []))
+    extra = fleet({"held": steps})
+    proc = spawn_cli(["upgrade-all"], database.url, extra, PGOPTIONS="-c gamedb.test_sleep=on")
+    runner = "SELECT pid FROM pg_stat_activity WHERE application_name = 'gamedb:held' AND query LIKE '%pg_sleep%'"
+    assert wait_for(lambda: len(database.query(runner)) == 1, timeout=60), proc.communicate(timeout=5)
+
+    database.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'gamedb:held:lock'")
+    code = proc.wait(timeout=60)
+    stderr = proc.stderr.read()
+
+    assert code == 1, stderr
+    assert (
+        "FAILED held at revision held3 (schema left at held2): schema 'held': the connection holding its "
+        "migration lock was lost; the revision in flight was rolled back" in stderr
+    )
+    assert "Traceback" not in stderr
+    assert database.version_rows("held") == ["held2"]
+    assert database.tables("held") == {"t2"}
+    recorded = database.query(
+        "SELECT revision, reason FROM alembic.gamedb_checksums_held WHERE revision <> '' ORDER BY seq"
+    )
+    assert recorded == [("held1", "applied"), ("held2", "applied")]
+
+
 def test_sigint_stops_every_worker_at_a_revision_boundary_and_reports_what_was_applied(database, fleet):
     nap = "SELECT pg_sleep(1)"
     extra = fleet(
@@ -408,3 +437,35 @@ def test_sigint_stops_every_worker_at_a_revision_boundary_and_reports_what_was_a
     for schema in ("nap", "zzz"):  # no revision half applied: a table exists exactly for each recorded revision
         at = int((database.version_rows(schema) or [f"{schema}0"])[0].removeprefix(schema))
         assert database.tables(schema) == {f"t{i}" for i in range(2, at + 1)}
+
+
+def test_a_workers_kept_connection_serves_the_next_schema_as_a_fresh_session(database):
+    """upgrade-all's workers keep their connections across schemas: nothing of one run reaches the next."""
+    from sqlalchemy import make_url, text
+
+    from gamedb.fleet.sessions import worker_engine
+
+    database.query("CREATE ROLE kept_owner NOLOGIN")
+    engine = worker_engine(make_url(database.url))
+    try:
+        with engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            conn.execute(text("SET ROLE kept_owner"))
+            conn.execute(
+                text("SELECT set_config('search_path', 'kept', false), set_config('lock_timeout', '7s', false)")
+            )
+            conn.commit()
+        with engine.connect() as conn:
+            again = conn.execute(
+                text(
+                    "SELECT pg_backend_pid(), current_user = session_user, current_setting('search_path'),"
+                    " current_setting('lock_timeout')"
+                )
+            ).one()
+        assert again == (pid, True, '"$user", public', "0")
+        database.query("SELECT pg_terminate_backend(%s, 5000)", (pid,))  # a kept connection that died is replaced
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
+    finally:
+        engine.dispose()
+        database.query("DROP ROLE kept_owner")

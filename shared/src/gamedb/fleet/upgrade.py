@@ -31,6 +31,7 @@ from gamedb.discovery import SchemaInfo
 from gamedb.errors import GamedbError
 from gamedb.fleet.order import revision_index, upgrade_order
 from gamedb.fleet.progress import Listener, Progress
+from gamedb.fleet.sessions import worker_engine
 from gamedb.fleet.status import as_routes, pending_revisions, read_catalog, read_versions, version_rows_problem
 from gamedb.migrate.checksums import Recorded, check_fleet
 from gamedb.migrate.config import make_config
@@ -215,7 +216,8 @@ class _Interrupted(Exception):
 
 
 class _Runner:
-    """Upgrades schemas in one process: the work it was given and an engine made in that process."""
+    """Upgrades schemas in one process: the work it was given and an engine made in that process,
+    whose connections it keeps from one schema to the next (gamedb.fleet.sessions)."""
 
     def __init__(self, work: Work, *, in_worker: bool, events: Any = None) -> None:
         self.project, self.schemas, self.routes = work
@@ -225,8 +227,8 @@ class _Runner:
 
     def run(self, name: str) -> _Outcome:
         route = self.routes[name]
-        if route.server not in self.engines:
-            self.engines[route.server] = migration_engine(route.url)
+        if route.server not in self.engines:  # its connections serve this process's next schemas too
+            self.engines[route.server] = worker_engine(route.url)
         engine = self.engines[route.server]
         info = self.schemas[name]
         if self.in_worker:  # idle workers ignore SIGINT (see _init_worker); while migrating, it stops the run

@@ -45,7 +45,7 @@ _INVALID_SQL = (
 )
 _INVALID = text(_INVALID_SQL)
 # ... and nobody is building it: a concurrent build holds a lock on its table until it ends
-_LEFT_OVER = text(
+LEFT_OVER_SQL = (
     _INVALID_SQL + " AND NOT EXISTS (SELECT FROM pg_locks l WHERE l.relation = i.indrelid"
     " AND l.pid <> pg_backend_pid() AND l.mode = 'ShareUpdateExclusiveLock' AND l.granted) ORDER BY 1, 2"
 )
@@ -58,14 +58,16 @@ class InvalidIndexes:
     with its runner, a DBA's build in progress) is left alone.
     """
 
-    def __init__(self, connection: Connection, schema: SchemaInfo) -> None:
+    def __init__(self, connection: Connection, schema: SchemaInfo, *, commit: bool = True) -> None:
+        """Read the invalid indexes there now; `commit=False`: the caller commits the transaction it goes on with."""
         self.connection = connection
         self.schema = schema
-        self.before = self._read()
+        self.before = self._read(commit=commit)
 
-    def _read(self) -> set[tuple[str, str]]:
+    def _read(self, *, commit: bool = True) -> set[tuple[str, str]]:
         found = {(n, r) for n, r in self.connection.execute(_INVALID, {"schema": self.schema.name})}
-        self.connection.commit()  # never leave a transaction open (before configure(), or in between)
+        if commit:
+            self.connection.commit()  # never leave a transaction open (before configure(), or in between)
         return found
 
     def after_failure(self, error: BaseException) -> None:
@@ -116,21 +118,15 @@ class InvalidIndexes:
         return None
 
 
-def refuse_left_over_invalid_indexes(connection: Connection, schema: SchemaInfo, revision: str) -> None:
-    """Fail the revision (before it commits) while the schema holds an invalid index nobody is building.
-
-    One left by a build that never finished (its runner killed) would make `CREATE INDEX
-    CONCURRENTLY IF NOT EXISTS` of the same name succeed without building anything.
-    """
-    left = connection.execute(_LEFT_OVER, {"schema": schema.name}).all()
-    if left:
-        names = ", ".join(f"{n}.{r}" for n, r in left)
-        drops = "; ".join(f"DROP INDEX CONCURRENTLY {sql.Identifier(n, r).as_string(None)}" for n, r in left)
-        raise InvalidIndexLeftOver(
-            f"schema {schema.name!r}: revision {revision} was rolled back: the schema holds the invalid index "
-            f"{names}, a concurrent build that never finished (an IF NOT EXISTS build of that name would do "
-            f"nothing); drop it and run again: {drops}"
-        )
+def left_over_error(schema: SchemaInfo, revision: str, left: list[tuple[str, str]]) -> InvalidIndexLeftOver:
+    """The error of a revision rolled back for the left-over invalid indexes `left` (schema, index)."""
+    names = ", ".join(f"{n}.{r}" for n, r in left)
+    drops = "; ".join(f"DROP INDEX CONCURRENTLY {sql.Identifier(n, r).as_string(None)}" for n, r in left)
+    return InvalidIndexLeftOver(
+        f"schema {schema.name!r}: revision {revision} was rolled back: the schema holds the invalid index "
+        f"{names}, a concurrent build that never finished (an IF NOT EXISTS build of that name would do "
+        f"nothing); drop it and run again: {drops}"
+    )
 
 
 class OfflineBreaks:

@@ -74,19 +74,21 @@ def normalized_text(data: bytes) -> bytes:
     except UnicodeDecodeError:  # not a file Python would import by default: hash it as it is
         return data
     lines = decoded.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    inside = _lines_ending_inside_strings("\n".join(lines))
+    trailing = {number for number, line in enumerate(lines, 1) if line != line.rstrip(" \t\f\v")}
+    # which string lines are docstrings matters only for a line with whitespace to strip (most files have none)
+    inside = _lines_ending_inside_strings("\n".join(lines), docstrings=bool(trailing))
     if inside is None:  # not Python the tokenizer reads: only line endings and the BOM are normalized
         return "\n".join(lines).encode("utf-8")
     kept = [line if number in inside else line.rstrip(" \t\f\v") for number, line in enumerate(lines, 1)]
     return "\n".join(kept).rstrip("\n").encode("utf-8")
 
 
-def _lines_ending_inside_strings(source: str) -> set[int] | None:
+def _lines_ending_inside_strings(source: str, *, docstrings: bool = True) -> set[int] | None:
     """Line numbers (1-based) whose end lies inside a string literal; None when the text doesn't tokenize.
 
     A STRING token (or an f-string, FSTRING_START to FSTRING_END on Python 3.12+) spanning rows
     a..b makes rows a..b-1 end inside it. Only where literals start and end is used, which every
-    Python version's tokenizer agrees on.
+    Python version's tokenizer agrees on. Docstrings are left out (`docstrings=False`: not looked for).
     """
     import io
     import tokenize
@@ -105,7 +107,7 @@ def _lines_ending_inside_strings(source: str) -> set[int] | None:
                 inside.update(range(opened.pop(), token.end[0]))
     except (tokenize.TokenError, SyntaxError):
         return None
-    return inside - _docstring_lines(source)
+    return inside - _docstring_lines(source) if docstrings and inside else inside
 
 
 def _docstring_lines(source: str) -> set[int]:
@@ -375,21 +377,24 @@ def ensure_table_statement(schema: SchemaInfo) -> str:
     return history.ensure_statement(schema.name, schema.checksum_table, schema.rw_role)
 
 
-def ensure_table(connection: Connection, schema: SchemaInfo) -> None:
-    """Create or convert the record if needed (committed); one line saying who can when this login can't."""
-    is_old = connection.execute(text(history.is_old_form_sql(schema.checksum_table))).scalar()
-    outdated = connection.execute(text(history.function_outdated_sql(schema.name))).scalar()
+def ensure_table(connection: Connection, schema: SchemaInfo, *, commit: bool = True) -> None:
+    """Create or convert the record if needed (committed unless `commit` is False: the caller's
+    transaction goes on); one line saying who can when this login can't."""
     try:
         cursor = connection.connection.cursor()  # no parameters: the block's % signs stay as written
         try:
             cursor.execute(ensure_table_statement(schema))
         finally:
             cursor.close()
-        connection.commit()
+        if commit:
+            connection.commit()
     except (DBAPIError, psycopg.Error) as exc:
         connection.rollback()
         if getattr(getattr(exc, "orig", exc), "sqlstate", None) != "42501":
             raise
+        # what was there, read again only to say why (the block changed nothing)
+        is_old = connection.execute(text(history.is_old_form_sql(schema.checksum_table))).scalar()
+        outdated = connection.execute(text(history.function_outdated_sql(schema.name))).scalar()
         where = f"{VERSION_TABLE_SCHEMA}.{schema.checksum_table}"
         if (
             not is_old
@@ -416,13 +421,26 @@ def read_recorded(connection: Connection, schema: SchemaInfo) -> tuple[dict[str,
     exists = connection.execute(text(history.is_old_form_sql(schema.checksum_table))).scalar()
     if connection.execute(text("SELECT to_regclass(:t) IS NULL"), {"t": _table_text(schema)}).scalar() or exists:
         return {}, None
+    _, recorded, chain = _read_run_state(connection, schema)
+    return recorded, chain
+
+
+def _read_run_state(connection: Connection, schema: SchemaInfo) -> tuple[list[str], dict[str, Recorded], str | None]:
+    """In one request: the version rows, the latest row of each revision in the record (which must
+    exist in the new form), and why the record can't be trusted (None: it can)."""
     table = _table_text(schema)
-    latest = connection.execute(text(history.LATEST.format(table=table)))
-    recorded = {rev: Recorded(checksum, file, reason) for rev, checksum, file, reason in latest}
-    chain = connection.execute(
-        text(history.CHAIN_CHECK.format(table=table, table_literal=quote_literal(table)).replace(":", r"\:"))
-    ).one()
-    return recorded, history.chain_problem(schema.checksum_table, *chain)
+    versions = sql.Identifier(VERSION_TABLE_SCHEMA, schema.version_table).as_string(None)
+    query = (
+        f"SELECT (SELECT coalesce(array_agg(version_num ORDER BY version_num), '{{}}') FROM {versions}),"
+        " (SELECT coalesce(jsonb_object_agg(revision, jsonb_build_array(checksum, file, reason)), '{}') FROM ("
+        + history.LATEST.format(table=table)
+        + ") latest), (SELECT to_jsonb(c) FROM ("
+        + history.CHAIN_CHECK.format(table=table, table_literal=quote_literal(table))
+        + ") c)"
+    )
+    rows, latest, chain = connection.execute(text(query.replace(":", r"\:"))).one()
+    recorded = {revision: Recorded(*fields) for revision, fields in latest.items()}
+    return list(rows), recorded, history.chain_problem(schema.checksum_table, **chain)
 
 
 def verify_history(connection: Connection, schema: SchemaInfo, index: RevisionIndex) -> None:
@@ -439,69 +457,86 @@ def _read_version_rows(connection: Connection, schema: SchemaInfo) -> list[str]:
     return sorted(connection.execute(text(query.as_string(None))).scalars())
 
 
-def _record(
-    connection: Connection,
-    schema: SchemaInfo,
-    revision: str,
-    reason: str,
-    checksum: str,
-    file: str,
-    replaced: str | None = None,
-) -> None:
-    values = {"revision": revision, "reason": reason, "checksum": checksum, "file": file, "replaced": replaced}
-    connection.execute(text(history.record_sql(schema.name)), values)
-
-
 def guard_run(connection: Connection, schema: SchemaInfo, lookup: Lookup, files: Mapping[str, Path]) -> None:
     """Before Alembic starts, under the schema's lock: refuse a changed or missing revision file or an
     altered record, changing nothing; else record the applied revisions never recorded (trust on
     first sight), the `squashed` events of a squash the record has not seen yet, and mark those no
     longer applied as such. Ends with COMMIT."""
-    ensure_table(connection, schema)
-    rows = _read_version_rows(connection, schema)
-    recorded, chain = read_recorded(connection, schema)
+    ensure_table(connection, schema, commit=False)  # the same transaction reads what it made
+    rows, recorded, chain = _read_run_state(connection, schema)
     report = compare_checksums(schema, rows, recorded, lookup, files, chain)
     if report.problems:
-        connection.rollback()
+        connection.commit()  # only reads since ensure_table: what it made or converted is kept, as it would be alone
         refuse_problems([report])
+    events = []
     for revision, file in report.squashed.items():
         row = recorded[revision]
         if revision in report.checksums:  # the kept revision: the new file's checksum, the old one replaced
-            _record(connection, schema, revision, SQUASHED, report.checksums[revision][0], file, row.checksum)
+            events.append(Event(revision, SQUASHED, report.checksums[revision][0], file, row.checksum))
         else:  # a revision the squash replaced: its checksum stays, its file is now the squash's
-            _record(connection, schema, revision, SQUASHED, row.checksum, file)
+            events.append(Event(revision, SQUASHED, row.checksum, file))
     for revision in report.unrecorded:
         checksum, path = report.checksums[revision]
-        _record(connection, schema, revision, FIRST_SEEN, checksum, path.name)
+        events.append(Event(revision, FIRST_SEEN, checksum, path.name))
     for revision in report.stale:
         row = recorded[revision]
-        _record(connection, schema, revision, NOT_APPLIED, row.checksum, row.file)
+        events.append(Event(revision, NOT_APPLIED, row.checksum, row.file))
+    if events:  # one statement appends them all, in this order
+        connection.execute(text(history.record_many_sql(schema.name, len(events))), event_values(events))
     connection.commit()
+
+
+@dataclass(frozen=True)
+class Event:
+    """One row to append to a schema's record."""
+
+    revision: str
+    reason: str
+    checksum: str
+    file: str
+    replaced: str | None = None
+
+
+def step_events(step: MigrationInfo) -> list[Event]:
+    """The record's rows for one step Alembic applied: each revision it applied, stamped, or took away."""
+    from alembic.script.revision import Revision
+
+    ups = [r for r in step.up_revisions if isinstance(r, Revision)]  # never "base" or None: those are not steps
+    if step.is_upgrade:
+        reason, revisions = (STAMPED if step.is_stamp else APPLIED), ups
+    else:
+        gone = set(step.up_revision_ids) - set(step.down_revision_ids)
+        reason = STAMPED_DOWN if step.is_stamp else DOWNGRADED
+        revisions = sorted((r for r in ups if r.revision in gone), key=lambda r: r.revision)
+    events = []
+    for revision in revisions:
+        path = Path(getattr(revision, "path"))  # noqa: B009  # a Script (a Revision with its file)
+        events.append(Event(revision.revision, reason, file_checksum(path), path.name))
+    return events
+
+
+def event_values(events: list[Event]) -> dict[str, str | None]:
+    """Bound values of history.record_many_sql: `revision_<i>`, `reason_<i>`... for each event in order."""
+    values: dict[str, str | None] = {}
+    for i, event in enumerate(events):
+        values |= {f"revision_{i}": event.revision, f"reason_{i}": event.reason, f"checksum_{i}": event.checksum}
+        values |= {f"file_{i}": event.file, f"replaced_{i}": event.replaced}
+    return values
 
 
 def record_step(schema: SchemaInfo) -> Callable[..., None]:
     """Alembic `on_version_apply` callback: append the step's rows in the step's own transaction.
 
-    Online it runs on the migration connection, so the rows commit or roll back with the version
-    row; offline (`--sql`) the same calls are written into the script, with literal values.
+    Offline (`--sql`) the calls are written into the script, with literal values. Online, a run under
+    the schema's lock appends them with its other checks in one statement (gamedb.migrate.step_gate),
+    on the migration connection, so the rows commit or roll back with the version row.
     """
-    from alembic.script import Script
-
     call = history.record_sql(schema.name)
 
     def record(ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: dict[str, Any]) -> None:
-        # a step's revisions are Scripts, each with its file (never "base" or None, which have none)
-        scripts = [r for r in step.up_revisions if isinstance(r, Script)]
-        if step.is_upgrade:
-            reason, revisions = (STAMPED if step.is_stamp else APPLIED), scripts
-        else:
-            gone = set(step.up_revision_ids) - set(step.down_revision_ids)
-            reason = STAMPED_DOWN if step.is_stamp else DOWNGRADED
-            revisions = sorted((r for r in scripts if r.revision in gone), key=lambda r: r.revision)
-        for revision in revisions:
-            path = Path(revision.path)
-            values = {"revision": revision.revision, "checksum": file_checksum(path), "file": path.name}
-            ctx.execute(text(call).bindparams(**values, reason=reason, replaced=None))
+        for event in step_events(step):
+            values = {"revision": event.revision, "checksum": event.checksum, "file": event.file}
+            ctx.execute(text(call).bindparams(**values, reason=event.reason, replaced=event.replaced))
 
     return record
 

@@ -27,7 +27,7 @@ from gamedb.autogen.impl import OFFLINE_BREAKS_OPTION
 from gamedb.discovery import SchemaInfo, discover_schemas, get_schema
 from gamedb.errors import GamedbError, MissingSchemaArgument
 from gamedb.migrate import checksums
-from gamedb.migrate.autocommit import InvalidIndexes, OfflineBreaks, refuse_left_over_invalid_indexes
+from gamedb.migrate.autocommit import InvalidIndexes, OfflineBreaks
 from gamedb.migrate.run_options import run_options
 from gamedb.migrate.session import (
     OFFLINE_EPILOGUE,
@@ -35,6 +35,7 @@ from gamedb.migrate.session import (
     offline_prelude,
     prepare_migration_session,
 )
+from gamedb.migrate.step_gate import step_gate
 from gamedb.names import create_schema_sql, drop_schema_sql
 from gamedb.project import Project
 from gamedb.server.connections import connect, migration_engine
@@ -109,26 +110,20 @@ def _configure_options(
 ) -> dict[str, Any]:
     options = autogenerate_options(schema)
     callbacks = []
-    if lock is not None:  # a revision commits only while the run still holds the schema's lock
-        callbacks.append(lambda *args, **kwargs: lock.confirm())
-        callbacks.append(_refuse_left_over_invalid_indexes(schema))
     if _loads_foreign_revisions(context, schema):
         callbacks.append(_refuse_foreign_revision(schema))
-    callbacks.append(checksums.record_step(schema))  # the step's checksum row, in the step's transaction
+    if lock is not None:
+        # a revision commits only while the run still holds the schema's lock and no invalid index is
+        # left over; its checksum rows go in with it: one statement in the step's transaction
+        callbacks.append(step_gate(schema, lock))
+    else:  # offline: the step's checksum rows are written into the script
+        callbacks.append(checksums.record_step(schema))
     handed = run_options(context.config)
     if handed is not None and handed.applied is not None:
         callbacks.append(_record_step(handed.applied))
     if callbacks:
         options["on_version_apply"] = callbacks
     return options
-
-
-def _refuse_left_over_invalid_indexes(schema: SchemaInfo) -> Callable[..., None]:
-    def check(ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: dict[str, Any]) -> None:
-        assert ctx.connection is not None  # set only for online runs, the only ones that hold a lock
-        refuse_left_over_invalid_indexes(ctx.connection, schema, ", ".join(step.destination_revision_ids))
-
-    return check
 
 
 def _record_step(applied: list[tuple[tuple[str, ...], tuple[str, ...]]]) -> Callable[..., None]:
@@ -180,9 +175,10 @@ def _run_online(context: EnvironmentContext, schema: SchemaInfo) -> None:
                 connection, schema, runs_revisions=not compares_models, refuse_adoption=_is_upgrade(context)
             )
             try:
+                # read in the transaction guard_run goes on with and commits
+                invalid_indexes = InvalidIndexes(connection, schema, commit=False)
                 lookup = checksums.script_lookup(context.script)
                 checksums.guard_run(connection, schema, lookup, checksums.script_files(context.script))
-                invalid_indexes = InvalidIndexes(connection, schema)
                 context.configure(
                     connection=connection,
                     # each revision commits alone, with its version row; an autocommit_block() needs it

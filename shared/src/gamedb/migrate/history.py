@@ -232,6 +232,22 @@ def record_sql(schema: str) -> str:
     return f"SELECT {name}(:revision, :reason, :checksum, :file, :replaced)"
 
 
+def record_calls(schema: str, count: int) -> list[str]:
+    """`count` calls of the recording function with bound values `:revision_<i>`, `:reason_<i>`,
+    `:checksum_<i>`, `:file_<i>`, `:replaced_<i>` (gamedb.migrate.checksums.event_values)."""
+    name = sql.Identifier(VERSION_TABLE_SCHEMA, function_name(schema)).as_string(None)
+    return [
+        f"{name}(:revision_{i}, :reason_{i}, :checksum_{i}, :file_{i}, CAST(:replaced_{i} AS text))"
+        for i in range(count)
+    ]
+
+
+def record_many_sql(schema: str, count: int) -> str:
+    """One statement appending `count` events in one round trip; PostgreSQL evaluates a select list
+    in order, so they get their rows in the order given."""
+    return "SELECT " + ", ".join(record_calls(schema, count))
+
+
 # Per table: the latest row of each revision, and the chain checked row by row. `broken`: the first
 # seq whose prev_hash is not the row before's row_hash, whose row_hash is not its fields' hash, or
 # that is not one more than the row before; `head`: the table's comment.

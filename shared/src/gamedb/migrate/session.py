@@ -74,20 +74,23 @@ def prepare_migration_session(
     that compares models (autogenerate, check) keeps the default one, which reflection needs to see
     other schemas' names qualified.
     """
-    _session_settings(connection, f"gamedb:{schema.name}")
-    ensure_extensions(connection, schema)
-    _set_owner_role(connection, schema)
+    if schema.extensions:  # installed as the login, before SET ROLE
+        _session_settings(connection, f"gamedb:{schema.name}")
+        ensure_extensions(connection, schema)
+        _set_owner_role(connection, schema)
+    else:  # one round trip: settings and role together
+        _session_settings(connection, f"gamedb:{schema.name}", owner=schema.owner_role)
     connection.commit()
     lock = acquire_schema_lock(connection.engine, schema)
     try:
-        if refuse_adoption:
-            refuse_foreign_schema(connection, schema)
         if runs_revisions:
             connection.execute(
                 text("SELECT set_config('search_path', :path, false)"), {"path": search_path_for(schema.name)}
             )
         else:
             see_extension_types(connection)
+        if refuse_adoption:
+            refuse_foreign_schema(connection, schema)  # reads qualified names only: the search_path is no matter
         connection.commit()  # see the module docstring: an open transaction here loses the whole run
     except BaseException:
         lock.release()
@@ -95,54 +98,57 @@ def prepare_migration_session(
     return lock
 
 
-def _session_settings(connection: Connection, application_name: str) -> None:
-    connection.execute(
-        text(
-            "SELECT set_config('application_name', :name, false),"
-            " set_config('lock_timeout', :lock_timeout, false),"
-            " set_config('statement_timeout', :statement_timeout, false)"
-        ),
-        {"name": application_name, "lock_timeout": lock_timeout(), "statement_timeout": statement_timeout()},
-    )
-    # PostgreSQL 14+: a backend whose client was killed stops at the next check instead of running
-    # the rest of a long statement while holding the schema's lock.
-    connection.execute(
-        text(
-            "SELECT set_config('client_connection_check_interval', '1s', false)"
-            " WHERE current_setting('server_version_num')::int >= 140000"
-        )
-    )
+# One statement for a connection's settings. client_connection_check_interval (PostgreSQL 14+): a
+# backend whose client was killed stops at the next check instead of running the rest of a long
+# statement while holding the schema's lock; the subquery sets it only where it exists.
+_SETTINGS = (
+    "SELECT set_config('application_name', :name, false),"
+    " set_config('lock_timeout', :lock_timeout, false),"
+    " set_config('statement_timeout', :statement_timeout, false),"
+    " (SELECT set_config('client_connection_check_interval', '1s', false)"
+    " WHERE current_setting('server_version_num')::int >= 140000)"
+)
+# The owner role, set when it exists and the login may use it (no row: nothing set).
+_OWNER_ROLE = (
+    "SELECT set_config('role', rolname, false) FROM pg_roles WHERE rolname = :owner"
+    " AND rolname <> current_user AND pg_has_role(current_user, oid, 'MEMBER')"
+)
+
+
+def _session_settings(connection: Connection, application_name: str, *, owner: str | None = None) -> None:
+    """Timeouts and application_name, and (given `owner`) SET ROLE to it when the login may; committed."""
+    statement = _SETTINGS
+    if owner is not None:
+        statement += ", (" + _OWNER_ROLE.replace(":owner", ":owner_role") + ")"
+    values = {"name": application_name, "lock_timeout": lock_timeout(), "statement_timeout": statement_timeout()}
+    connection.execute(text(statement), {**values, **({"owner_role": owner} if owner is not None else {})})
     connection.commit()
 
 
 def _set_owner_role(connection: Connection, schema: SchemaInfo) -> None:
-    owner = connection.execute(
-        text(
-            "SELECT rolname FROM pg_roles WHERE rolname = :owner"
-            " AND rolname <> current_user AND pg_has_role(current_user, oid, 'MEMBER')"
-        ),
-        {"owner": schema.owner_role},
-    ).scalar()
-    if owner is not None:
-        connection.execute(text("SELECT set_config('role', :owner, false)"), {"owner": owner})
+    connection.execute(text(_OWNER_ROLE), {"owner": schema.owner_role})
 
 
 class SchemaLock:
-    """The schema's migration lock: an open transaction holding LOCK_MODE on its version table."""
+    """The schema's migration lock: an open transaction holding LOCK_MODE on its version table.
 
-    def __init__(self, connection: Connection, schema: SchemaInfo) -> None:
+    `pid` and `transaction` (its virtual transaction id, which no later transaction on the server
+    reuses) name the holder in `pg_locks`, so that the migration connection can see there that the lock
+    is still held (gamedb.migrate.step_gate) without a round trip on this connection.
+    """
+
+    def __init__(self, connection: Connection, schema: SchemaInfo, pid: int, transaction: str) -> None:
         self.connection = connection
         self.schema = schema
+        self.pid = pid
+        self.transaction = transaction
 
-    def confirm(self) -> None:
-        """Raise LockLost when the lock's connection is gone (called before each revision commits)."""
-        try:
-            self.connection.execute(text("SELECT 1"))
-        except DBAPIError:
-            raise LockLost(
-                f"schema {self.schema.name!r}: the connection holding its migration lock was lost; "
-                "the revision in flight was rolled back"
-            ) from None
+    def lost(self) -> LockLost:
+        """The error of a revision that found the lock gone before it committed."""
+        return LockLost(
+            f"schema {self.schema.name!r}: the connection holding its migration lock was lost; "
+            "the revision in flight was rolled back"
+        )
 
     def release(self) -> None:
         """End the holding transaction and close its connection (best effort: a dead one released it)."""
@@ -166,27 +172,45 @@ def acquire_schema_lock(engine: Engine, schema: SchemaInfo) -> SchemaLock:
     """
     connection = engine.connect()
     try:
-        _session_settings(connection, f"gamedb:{schema.name}:lock")
-        # the holding transaction stays open for the whole run: a server-wide idle timeout must not end
-        # it, and it must keep no snapshot (see the module docstring)
-        connection.execute(
+        # One request: the settings (the holding transaction stays open for the whole run: a server-wide
+        # idle timeout must not end it, and it must keep no snapshot, see the module docstring), what is
+        # there, and the owner's role (the version table is created as the owner)
+        has_schema, table_exists, _ = connection.execute(
             text(
-                "SELECT set_config('idle_in_transaction_session_timeout', '0', false),"
-                " set_config('default_transaction_isolation', 'read committed', false)"
-            )
-        )
+                _SETTINGS + ", set_config('idle_in_transaction_session_timeout', '0', false),"
+                " set_config('default_transaction_isolation', 'read committed', false),"
+                " EXISTS (SELECT FROM pg_namespace WHERE nspname = :alembic), to_regclass(:table) IS NOT NULL,"
+                " (" + _OWNER_ROLE + ")"
+            ),
+            {
+                "name": f"gamedb:{schema.name}:lock",
+                "lock_timeout": lock_timeout(),
+                "statement_timeout": statement_timeout(),
+                "alembic": VERSION_TABLE_SCHEMA,
+                "table": _version_table(schema).as_string(None),
+                "owner": schema.owner_role,
+            },
+        ).one()[-3:]
         connection.commit()
-        _ensure_version_table_schema(connection)
-        _set_owner_role(connection, schema)
-        connection.commit()
-        _ensure_version_table(connection, schema)
+        if not has_schema:  # schema `alembic` is created as the login (the owner role may not create schemas)
+            connection.execute(text("RESET ROLE"))
+            connection.commit()
+            _ensure_version_table_schema(connection)
+            _set_owner_role(connection, schema)
+            connection.commit()
+        if not table_exists:
+            _ensure_version_table(connection, schema, known_missing=True)
+        pid = connection.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
         statement = sql.SQL("LOCK TABLE {} IN " + LOCK_MODE + " MODE NOWAIT").format(_version_table(schema))
         deadline = time.monotonic() + lock_wait_seconds()
         announced = False
         while True:
             try:
                 connection.exec_driver_sql(statement.as_string(None))
-                return SchemaLock(connection, schema)
+                held_by = text(
+                    "SELECT virtualtransaction FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'virtualxid'"
+                )
+                return SchemaLock(connection, schema, pid, connection.execute(held_by).scalar_one())
             except DBAPIError as exc:
                 connection.rollback()  # never wait inside a transaction
                 if getattr(exc.orig, "sqlstate", None) != "55P03":
@@ -204,14 +228,15 @@ def acquire_schema_lock(engine: Engine, schema: SchemaInfo) -> SchemaLock:
         raise
 
 
-def _ensure_version_table(connection: Connection, schema: SchemaInfo) -> None:
+def _ensure_version_table(connection: Connection, schema: SchemaInfo, *, known_missing: bool = False) -> None:
     name = f"{VERSION_TABLE_SCHEMA}.{schema.version_table}"
     find = text("SELECT to_regclass(:name) IS NOT NULL")
     qualified = {"name": quote_ident(VERSION_TABLE_SCHEMA) + "." + quote_ident(schema.version_table)}
-    exists = connection.execute(find, qualified).scalar()
-    connection.commit()
-    if exists:
-        return
+    if not known_missing:
+        exists = connection.execute(find, qualified).scalar()
+        connection.commit()
+        if exists:
+            return
     create = sql.SQL(
         "CREATE TABLE IF NOT EXISTS {} (version_num VARCHAR(32) NOT NULL, CONSTRAINT {} PRIMARY KEY (version_num))"
     ).format(_version_table(schema), sql.Identifier(f"{schema.version_table}_pkc"))
@@ -254,24 +279,21 @@ def refuse_foreign_schema(connection: Connection, schema: SchemaInfo) -> None:
     A schema with no version row was not made by gamedb's init revision, whose version row commits
     with it. An existing empty schema (`roles apply` creates one) is taken as if new.
     """
-    rows = connection.execute(
-        text(sql.SQL("SELECT count(*) FROM {}").format(_version_table(schema)).as_string(None))
-    ).scalar()
-    if rows:
-        connection.commit()
-        return
     counts = sql.SQL(", ").join(
-        sql.SQL("(SELECT count(*) FROM pg_catalog.{} WHERE {} = n.oid AND {})").format(
-            sql.Identifier(table), sql.Identifier(column), sql.SQL(condition)
-        )
+        sql.SQL(
+            "CASE WHEN n.oid IS NOT NULL THEN (SELECT count(*) FROM pg_catalog.{} WHERE {} = n.oid AND {}) END"
+        ).format(sql.Identifier(table), sql.Identifier(column), sql.SQL(condition))
         for _, table, column, condition in _SCHEMA_CONTENTS
     )
-    found = connection.execute(
-        text(sql.SQL("SELECT {} FROM pg_namespace n WHERE n.nspname = :schema").format(counts).as_string(None)),
-        {"schema": schema.name},
-    ).first()
+    # one request: the version rows and, only when there are none, what the schema holds (CASE: a
+    # schema with version rows, or none of that name, costs no catalog scan)
+    query = sql.SQL(
+        "SELECT v.rows, {} FROM (SELECT count(*) AS rows FROM {}) v"
+        " LEFT JOIN pg_namespace n ON n.nspname = :schema AND v.rows = 0"
+    ).format(counts, _version_table(schema))
+    rows, *found = connection.execute(text(query.as_string(None)), {"schema": schema.name}).one()
     connection.commit()
-    if found is None or not any(found):
+    if rows or not any(found):
         return
     held = ", ".join(f"{n} {kind}(s)" for (kind, *_), n in zip(_SCHEMA_CONTENTS, found, strict=True) if n)
     raise ForeignSchema(
