@@ -156,8 +156,9 @@ def check(session: nox.Session, schema: str) -> None:
 
 @nox.session(venv_backend="none", default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmark (not a test): the seed's way vs upgrade-all vs psql (args: --schemas 20 100 --revisions 10 50
-    --json), then gamedb move of 1M rows vs pg_dump | psql."""
+    """Benchmark (not a test): the seed's way vs upgrade-all vs psql, then the reads (check-all, status) per kind
+    of model table, at 20 x 10, 30 x 20 and 100 x 50 (args: --schemas 20 --revisions 10 --tables realistic --json),
+    then gamedb move of 1M rows vs pg_dump | psql."""
     python = str(workspace(session) / "python")
     session.run(python, str(ROOT / "shared" / "bench" / "fleet_bench.py"), *session.posargs, external=True)
     session.run(python, str(ROOT / "shared" / "bench" / "move_bench.py"), external=True)

@@ -214,8 +214,8 @@ def psql_binary() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--schemas", type=int, nargs="*", default=[30, 100])
-    parser.add_argument("--revisions", type=int, nargs="*", default=[20, 50])
+    parser.add_argument("--schemas", type=int, nargs="*", default=[20, 30, 100])
+    parser.add_argument("--revisions", type=int, nargs="*", default=[10, 20, 50])
     parser.add_argument(
         "--tables", choices=TABLE_KINDS, action="append", help="the read side's model tables (default: both kinds)"
     )
