@@ -1,9 +1,9 @@
 """`python -m gamedb ARGS` without paying for Python's imports on every call: a fork server for the tests.
 
 A test suite that runs the command line two thousand times spends most of its time importing
-SQLAlchemy, Alembic and psycopg (about 0.5 s a process). This server imports them once, then forks a
-fresh child per command: the child has the state of a process that has just imported those libraries
-(nothing more: no service is imported, no entry point read, no connection open), sets the caller's
+SQLAlchemy, Alembic and psycopg (about 0.5 s a process). This server imports them and gamedb's own
+modules once, then forks a fresh child per command: the child has the state of a process that has just
+imported them (nothing more: no service is imported, no entry point read, no connection open), sets the caller's
 environment, working directory, `sys.path` (from PYTHONPATH, as the interpreter would) and argv, and
 runs the module as `python -m` does. Its stdin, stdout and stderr are the caller's file descriptors,
 passed over a Unix socket, and the caller gets its exit status the way `subprocess.run` reports it.
@@ -33,7 +33,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-# what every command would import anyway; importing them is the cost the server saves
+# what every command would import anyway; importing them is the cost the server saves (with gamedb's
+# own modules, which the command line imports lazily: see preload)
 PRELOAD = (
     "sqlalchemy",
     "sqlalchemy.dialects.postgresql",
@@ -110,10 +111,22 @@ def _serve_one(conn: socket.socket, base_path: list[str]) -> None:
     conn.sendall(json.dumps({"status": os.waitstatus_to_exitcode(status), "pid": pid}).encode() + b"\n")
 
 
-def serve(path: str) -> None:
-    """The server's loop: preload, then one waiter process per connection."""
+def preload() -> None:
+    """Import the libraries, then every gamedb module a command may import lazily (not `gamedb.__main__`,
+    which runs the command line, nor `gamedb.testing`, which is pytest's)."""
+    import pkgutil
+
     for name in PRELOAD:
         importlib.import_module(name)
+    gamedb = importlib.import_module("gamedb")
+    for module in pkgutil.walk_packages(gamedb.__path__, "gamedb."):
+        if module.name != "gamedb.__main__" and not module.name.startswith("gamedb.testing"):
+            importlib.import_module(module.name)
+
+
+def serve(path: str) -> None:
+    """The server's loop: preload, then one waiter process per connection."""
+    preload()
     base_path = [p for p in sys.path[1:]]
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # waiters are reaped by the kernel
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
