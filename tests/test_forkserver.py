@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from cli_forkserver import ForkServer
 
 from conftest import FORK_SERVER, REPO, cli_env
 
@@ -19,6 +20,17 @@ CASES = [
     (["-x", "schema=auth", "current"], "ignored\n"),
     (["status"], None),
 ]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The run's fork server, or, when the run is without one (GAMEDB_TEST_FORK=0), one for this module."""
+    if FORK_SERVER is not None:
+        yield FORK_SERVER
+        return
+    own = ForkServer()
+    yield own
+    own.stop()
 
 
 def real_process(args: list[str], url: str, stdin: str | None, module: str = "gamedb") -> tuple[int, str, str]:
@@ -35,18 +47,14 @@ def real_process(args: list[str], url: str, stdin: str | None, module: str = "ga
 
 
 @pytest.mark.parametrize(("args", "stdin"), CASES, ids=lambda value: " ".join(value) if isinstance(value, list) else "")
-def test_a_forked_gamedb_answers_as_a_new_interpreter_does(args, stdin):
-    if FORK_SERVER is None:
-        pytest.skip("GAMEDB_TEST_FORK=0: this run starts a new interpreter for every call")
+def test_a_forked_gamedb_answers_as_a_new_interpreter_does(server, args, stdin):
     url = "postgresql+psycopg://nobody:pw@127.0.0.1:1/game"
-    forked = FORK_SERVER.run("gamedb", args, cwd=REPO, env=cli_env(url), stdin=stdin, timeout=120)
+    forked = server.run("gamedb", args, cwd=REPO, env=cli_env(url), stdin=stdin, timeout=120)
     assert forked == real_process(args, url, stdin)
 
 
-def test_a_forked_alembic_answers_as_a_new_interpreter_does():
-    if FORK_SERVER is None:
-        pytest.skip("GAMEDB_TEST_FORK=0: this run starts a new interpreter for every call")
+def test_a_forked_alembic_answers_as_a_new_interpreter_does(server):
     url = "postgresql+psycopg://nobody:pw@127.0.0.1:1/game"
-    forked = FORK_SERVER.run("alembic", ["--help"], cwd=REPO, env=cli_env(url), stdin=None, timeout=120)
+    forked = server.run("alembic", ["--help"], cwd=REPO, env=cli_env(url), stdin=None, timeout=120)
     assert forked == real_process(["--help"], url, None, module="alembic")
     assert forked[0] == 0 and "usage: alembic" in forked[1]
