@@ -12,10 +12,11 @@ import time
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from conftest import apply_with_psql, run_cli, spawn_cli
+from gamedb.migrate.autocommit import INVALID_SQL
 from gamedb.server import service_engine
 
 TABLE = "CREATE TABLE idx.events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, player int NOT NULL)"
@@ -397,3 +398,51 @@ def test_an_invalid_index_left_by_an_unfinished_build_fails_the_revision_instead
     database.query('DROP INDEX CONCURRENTLY "idx"."events_player"')
     ok(cli(database, extra, "-x", "schema=idx", "upgrade", "head"))
     assert index_state(database) == [(True, True)]
+
+
+# Every catalog row, the way the lookup's first version found them: a scan of pg_index over the whole database.
+INVALID_BY_SCANNING = (
+    "SELECT n.nspname, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT i.indisvalid AND n.nspname = %s ORDER BY 1, 2"
+)
+
+
+def test_the_invalid_index_lookup_finds_them_on_every_kind_of_relation_in_the_schema_and_none_elsewhere(database):
+    failing_builds = [  # each leaves an INVALID index behind: a unique build over duplicate rows
+        "CREATE UNIQUE INDEX CONCURRENTLY plain_k ON look.plain (k)",
+        "CREATE UNIQUE INDEX CONCURRENTLY mv_k ON look.mv (k)",
+        "CREATE UNIQUE INDEX CONCURRENTLY moved_k ON elsewhere.moved (k)",
+        "CREATE UNIQUE INDEX CONCURRENTLY stays_k ON elsewhere.stays (k)",
+    ]
+    with psycopg.connect(database.libpq, autocommit=True) as conn:
+        for statement in (
+            "CREATE SCHEMA look",
+            "CREATE SCHEMA elsewhere",
+            "CREATE TABLE look.plain (k int)",
+            "INSERT INTO look.plain VALUES (1), (1)",
+            "CREATE INDEX plain_valid ON look.plain (k)",
+            "CREATE MATERIALIZED VIEW look.mv AS SELECT 1 AS k UNION ALL SELECT 1",
+            "CREATE TABLE look.parted (k int) PARTITION BY RANGE (k)",
+            "CREATE TABLE look.parted_1 PARTITION OF look.parted FOR VALUES FROM (0) TO (10)",
+            "CREATE INDEX parted_k ON ONLY look.parted (k)",  # invalid until every partition's is attached
+            "CREATE TABLE elsewhere.moved (k int)",
+            "INSERT INTO elsewhere.moved VALUES (1), (1)",
+            "CREATE TABLE elsewhere.stays (k int)",
+            "INSERT INTO elsewhere.stays VALUES (1), (1)",
+        ):
+            conn.execute(statement)
+        for statement in failing_builds:
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                conn.execute(statement)
+        conn.execute("ALTER TABLE elsewhere.moved SET SCHEMA look")  # its index moves with it
+
+    engine = create_engine(database.url)
+    try:
+        with engine.connect() as connection:
+            found = sorted(tuple(row) for row in connection.execute(text(INVALID_SQL), {"schema": "look"}))
+    finally:
+        engine.dispose()
+
+    expected = [("look", "moved_k"), ("look", "mv_k"), ("look", "parted_k"), ("look", "plain_k")]
+    assert found == expected
+    assert database.query(INVALID_BY_SCANNING, ("look",)) == expected
