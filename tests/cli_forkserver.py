@@ -124,6 +124,9 @@ def preload() -> None:
             importlib.import_module(module.name)
 
 
+PARENT_CHECK_SECONDS = 1.0  # how often an idle server looks whether the test process that started it is gone
+
+
 def serve(path: str) -> None:
     """The server's loop: preload, then one waiter process per connection."""
     preload()
@@ -133,8 +136,16 @@ def serve(path: str) -> None:
     listener.bind(path)
     listener.listen(64)
     print("ready", flush=True)
+    parent = os.getppid()
+    listener.settimeout(PARENT_CHECK_SECONDS)
     while True:
-        conn, _ = listener.accept()
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            if os.getppid() != parent:  # the test process died without stopping its server: so does the server
+                return
+            continue
+        conn.setblocking(True)
         if os.fork() == 0:
             listener.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)

@@ -5,6 +5,7 @@ and one-line errors, with stdin given or not."""
 from __future__ import annotations
 
 import subprocess
+import time
 import sys
 
 import pytest
@@ -58,3 +59,46 @@ def test_a_forked_alembic_answers_as_a_new_interpreter_does(server):
     forked = server.run("alembic", ["--help"], cwd=REPO, env=cli_env(url), stdin=None, timeout=120)
     assert forked == real_process(["--help"], url, None, module="alembic")
     assert forked[0] == 0 and "usage: alembic" in forked[1]
+
+
+OWNER = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from cli_forkserver import ForkServer
+
+server = ForkServer()
+server.run("gamedb", ["--version"], cwd=Path(sys.argv[2]), env={}, stdin=None, timeout=60)
+print(server._process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_fork_server_whose_test_process_is_killed_exits_too():
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(REPO / "tests"), str(REPO)],
+        cwd=REPO,
+        env=cli_env(""),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert owner.stdout is not None
+    server_pid = int(owner.stdout.readline())
+    assert process_alive(server_pid)
+
+    owner.kill()  # no atexit handler runs: the server is not stopped by its client
+    owner.wait()
+
+    deadline = time.monotonic() + 30
+    while process_alive(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not process_alive(server_pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie has ended: its parent is gone, so init reaps it soon)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
