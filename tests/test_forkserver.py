@@ -5,8 +5,8 @@ and one-line errors, with stdin given or not."""
 from __future__ import annotations
 
 import subprocess
-import time
 import sys
+import time
 
 import pytest
 from cli_forkserver import ForkServer
