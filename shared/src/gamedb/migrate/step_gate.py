@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 
 from gamedb.migrate import history
 from gamedb.migrate.autocommit import LEFT_OVER_SQL, left_over_error
@@ -55,8 +55,12 @@ def gate_sql(schema: SchemaInfo, events: int) -> str:
 def step_gate(schema: SchemaInfo, lock: SchemaLock) -> Callable[..., None]:
     """Alembic `on_version_apply` callback of an online run under `lock`: the step's checks and events."""
 
+    statements: dict[int, TextClause] = {}  # by number of events: a run's steps share one (most have one event)
+
     def gate(ctx: MigrationContext, step: MigrationInfo, heads: set[str], run_args: dict[str, Any]) -> None:
         events = step_events(step)
+        if len(events) not in statements:
+            statements[len(events)] = text(gate_sql(schema, len(events)))
         values = {
             "lock_pid": lock.pid,
             "lock_transaction": lock.transaction,
@@ -64,7 +68,7 @@ def step_gate(schema: SchemaInfo, lock: SchemaLock) -> Callable[..., None]:
             "schema": schema.name,
             **event_values(events),
         }
-        row = ctx.connection.execute(text(gate_sql(schema, len(events))), values).one()  # type: ignore[union-attr]
+        row = ctx.connection.execute(statements[len(events)], values).one()  # type: ignore[union-attr]
         held, left_over = row[0], row[1]
         if not held:
             raise lock.lost()
