@@ -108,6 +108,13 @@ ATTACKS = [
         "SELECT NOT EXISTS (SELECT FROM pg_default_acl d, aclexplode(d.defaclacl) a"
         " WHERE d.defaclrole = current_user::regrole AND a.grantee = 'migrator'::regrole)",
     ),
+    (  # tables an admin made after `roles apply`: a partitioned table and its partition are owned one by one
+        "CREATE TABLE chat.events (at date) PARTITION BY RANGE (at);"
+        " CREATE TABLE chat.events_2026 PARTITION OF chat.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')",
+        "table chat.events_2026 is owned by {admin}, expected chat_owner",
+        "SELECT count(*) = 2 AND bool_and(relowner = 'chat_owner'::regrole) FROM pg_class"
+        " WHERE relnamespace = 'chat'::regnamespace AND relname IN ('events', 'events_2026')",
+    ),
     (  # types, large objects, languages
         "GRANT USAGE ON TYPE inventory.item_rarity TO auth_rw WITH GRANT OPTION",
         "auth_rw has USAGE WITH GRANT OPTION on type inventory.item_rarity, expected not",

@@ -207,8 +207,11 @@ _PARTS = [
        JOIN (VALUES ('r', 'TABLE'), ('p', 'TABLE'), ('v', 'VIEW'), ('m', 'MATERIALIZED VIEW'),
                     ('f', 'FOREIGN TABLE'), ('S', 'SEQUENCE')) k(relkind, word) ON k.relkind = c.relkind
        WHERE c.relowner::regrole::text <> s.owner
+         -- an extension's member, or a sequence owned by its table (ALTER TABLE ... OWNER carries it);
+         -- not a partitioned table (its key columns are an internal dependency on itself) nor a
+         -- partition (an automatic one on its parent): ALTER TABLE ... OWNER does not recurse to those
          AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-                         AND d.deptype IN ('e', 'a', 'i'))""",
+                         AND (d.deptype = 'e' OR (c.relkind = 'S' AND d.deptype IN ('a', 'i'))))""",
     """SELECT 1, s.schema, 'wrong owner',
               format('function %s is owned by %s, expected %s', p.oid::regprocedure, p.proowner::regrole, s.owner),
               format('ALTER ROUTINE %s OWNER TO %I', p.oid::regprocedure, s.owner)
