@@ -515,3 +515,19 @@ def test_two_moves_of_different_schemas_at_once_both_succeed(servers: TwoServers
     text = servers.placement()
     assert 'inventory = "hot"' in text and 'auth = "hot"' in text
     assert servers.leftovers() == []
+
+
+def test_a_move_from_a_server_without_the_role_model_succeeds(servers: TwoServers) -> None:
+    """The README's first move: the embedded demo server, where nobody ran `roles apply`."""
+    result = servers.run("upgrade-all")
+    assert result.code == 0, result.output
+    servers.source.query("INSERT INTO inventory.items (sku, name) SELECT 'sku' || g, 'x' FROM generate_series(1, 20) g")
+    assert servers.source.query("SELECT count(*) FROM pg_roles WHERE rolname = 'inventory_rw'") == [(0,)]
+
+    moved = servers.run("move", SCHEMA, "--to", "hot", "--verify")
+
+    assert moved.code == 0, moved.output
+    assert "moved inventory from default to hot: 2 table(s), 20 rows" in moved.stdout
+    assert servers.target.query("SELECT count(*) FROM inventory.items") == [(20,)]
+    assert [n for n in servers.source.schemas() if n.startswith(f"{SCHEMA}_moved_")]
+    assert servers.leftovers() == []

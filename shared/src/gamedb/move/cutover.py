@@ -159,16 +159,18 @@ def cut_over(
             source_tx.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(history_table))
     else:
         retired = retired_name(schema, moved_at)
-        source_tx.execute(
-            sql.SQL("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA {} FROM {}").format(
-                sql.Identifier(schema), sql.Identifier(info.rw_role)
+        # no role model on the source (the embedded demo server before `roles apply`): no app role to revoke from
+        if source_tx.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (info.rw_role,)).fetchone():
+            source_tx.execute(
+                sql.SQL("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA {} FROM {}").format(
+                    sql.Identifier(schema), sql.Identifier(info.rw_role)
+                )
             )
-        )
-        source_tx.execute(
-            sql.SQL("REVOKE USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(
-                sql.Identifier(schema), sql.Identifier(info.rw_role)
+            source_tx.execute(
+                sql.SQL("REVOKE USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(
+                    sql.Identifier(schema), sql.Identifier(info.rw_role)
+                )
             )
-        )
         for history_table in history:
             source_tx.execute(
                 sql.SQL("ALTER TABLE IF EXISTS {} SET SCHEMA {}").format(history_table, sql.Identifier(schema))
