@@ -77,6 +77,17 @@ def test_uncommitted_changes_count_and_a_pull_requests_base_is_its_merge_base(sc
     assert changed_since(scratch_repo, base) == ["chat", "league"]
 
 
+def test_a_file_git_does_not_track_yet_counts_and_an_ignored_one_does_not(scratch_repo):
+    base = git(scratch_repo, "rev-parse", "HEAD")
+    commit(scratch_repo, ".gitignore", "*.log\n")
+    (scratch_repo / "services" / "chat" / "debug.log").write_text("ignored\n")
+    assert changed_since(scratch_repo, base) == []
+
+    (scratch_repo / "services" / "league" / "src" / "game_league" / "versions" / "league1_new.py").write_text("")
+
+    assert changed_since(scratch_repo, base) == ["league"]
+
+
 @pytest.mark.parametrize("path", ["alembic.ini", "pyproject.toml", "noxfile.py", ".github/ci.yml", "migrations/env.py"])
 def test_a_change_to_what_every_schema_shares_lists_all(scratch_repo, path):
     base = git(scratch_repo, "rev-parse", "HEAD")

@@ -19,8 +19,8 @@ SHARED_INPUTS = ("shared/", "migrations/", "alembic.ini", "pyproject.toml", "nox
 
 
 def changed_files(project: Project, ref: str) -> list[str]:
-    """Tracked files that differ between the merge base of `ref` and HEAD and the working tree,
-    relative to the project root (both sides of a rename)."""
+    """Tracked files that differ between the merge base of `ref` and HEAD and the working tree, and
+    files not tracked yet (git's ignores apply), relative to the project root (both sides of a rename)."""
     if ref.startswith("-"):
         raise CommandFailed(f"--changed-since {ref}: a git revision, not an option")
     git = ["git", "-C", str(project.root)]
@@ -34,7 +34,11 @@ def changed_files(project: Project, ref: str) -> list[str]:
     )
     if diff.returncode != 0:
         raise CommandFailed(f"--changed-since {ref}: {diff.stderr.strip().splitlines()[-1]}")
-    return [line for line in diff.stdout.splitlines() if line]
+    # files git does not track yet and does not ignore: a service just made by `new-service`, a new revision
+    untracked = subprocess.run([*git, "ls-files", "--others", "--exclude-standard"], capture_output=True, text=True)
+    if untracked.returncode != 0:
+        raise CommandFailed(f"--changed-since {ref}: {untracked.stderr.strip().splitlines()[-1]}")
+    return [line for line in (diff.stdout + untracked.stdout).splitlines() if line]
 
 
 def service_folder(info: SchemaInfo, project: Project) -> PurePosixPath | None:
