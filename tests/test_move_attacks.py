@@ -436,6 +436,7 @@ def test_moving_there_and_back_and_dropping_the_source_keeps_roles_clean(logical
     back = servers.run("move", SCHEMA, "--to", "default", "--verify")
     assert back.code == 0, back.output
     assert 'inventory = "hot"' not in servers.placement()
+    assert "placement: inventory removed from " in back.output  # not "= 'default' written": the line is gone
     assert servers.source.query("SELECT count(*) FROM inventory.items") == [(20,)]
     for args in (["roles", "check"], ["check-all"], ["status"]):
         checked = servers.run(*args)

@@ -271,7 +271,10 @@ def _finish(project: Project, target: psycopg.Connection, schema: str, to: str, 
             "[tool.gamedb.placement] by hand; until then commands and apps still look for it on its old server"
         ) from None
     _clear_marker(target, schema)
-    say(f"placement: {schema} = {to!r} written to {path}")
+    if to == DEFAULT_SERVER:  # an unlisted schema is on the default server: its line is gone
+        say(f"placement: {schema} removed from {path} (an unlisted schema is on server {DEFAULT_SERVER!r})")
+    else:
+        say(f"placement: {schema} = {to!r} written to {path}")
     return path
 
 
