@@ -20,9 +20,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
+from sqlalchemy import make_url
 
 from conftest import REPO, Result, cli_env, run_cli, scrub_replication
 from gamedb.server import embedded
@@ -531,3 +533,25 @@ def test_a_move_from_a_server_without_the_role_model_succeeds(servers: TwoServer
     assert servers.target.query("SELECT count(*) FROM inventory.items") == [(20,)]
     assert [n for n in servers.source.schemas() if n.startswith(f"{SCHEMA}_moved_")]
     assert servers.leftovers() == []
+
+
+def test_a_second_embedded_server_from_the_command_line_takes_a_move(servers: TwoServers, tmp_path: Path) -> None:
+    """The README's way to try a move on one machine: `export GAMEDB_URL_HOT=$(gamedb server start DIR)`."""
+    data_dir = tmp_path / "hot-server"
+    started = servers.run("server", "start", str(data_dir))
+    try:
+        assert started.code == 0, started.output
+        url = started.stdout.strip()
+        assert url == f"postgresql+psycopg://postgres@/game?host={quote(str(data_dir / 'pgdata'), safe='')}"
+        seeded(servers, rows=10)
+
+        moved = servers.run("move", SCHEMA, "--to", "hot", GAMEDB_URL_HOT=url)
+
+        assert moved.code == 0, moved.output
+        with psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)) as hot:
+            assert hot.execute("SELECT count(*) FROM inventory.items").fetchone() == (10,)
+    finally:
+        stopped = servers.run("server", "stop", str(data_dir))
+    assert (stopped.code, stopped.stdout) == (0, "embedded PostgreSQL stopped\n")
+    again = servers.run("server", "stop", str(data_dir))
+    assert (again.code, again.stdout) == (0, "embedded PostgreSQL was not running\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from argparse import Namespace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gamedb.cli.output import relative
@@ -29,7 +30,18 @@ def add_move_command(sub: Any) -> None:
 def add_server_command(sub: Any) -> None:
     """server on gamedb's subparsers."""
     server = sub.add_parser("server", help="The embedded PostgreSQL (used when GAMEDB_URL is unset).")
-    server.add_argument("action", choices=["url", "stop"], help="url: how to connect; stop: stop it")
+    server.add_argument(
+        "action",
+        choices=["url", "start", "stop"],
+        help="url: how to connect; start: start one (and print its URL alone, for GAMEDB_URL_<SERVER>); stop: stop it",
+    )
+    server.add_argument(
+        "data_dir",
+        nargs="?",
+        type=Path,
+        metavar="DIR",
+        help="start/stop: the server whose data is in DIR (default: the project's own, .gamedb)",
+    )
     server.set_defaults(gamedb_cmd=cmd_server)
 
 
@@ -64,15 +76,24 @@ def cmd_move(options: Namespace, project: Project, schemas: dict[str, SchemaInfo
 
 
 def cmd_server(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
-    """`server url`: how to connect (no secret printed); `server stop`: stop the embedded server."""
+    """`server url`: how to connect (no secret printed); `server start [DIR]`: start an embedded server and
+    print its URL alone; `server stop [DIR]`: stop one."""
     from gamedb.server import embedded
-    from gamedb.server.urls import URL_ENV, has_secret, libpq_url, resolve_url
+    from gamedb.server.urls import URL_ENV, has_secret, libpq_url, parse_url, resolve_url
 
+    if options.data_dir is not None and options.action == "url":
+        print("gamedb: error: server url takes no DIR (it names the project's server)", file=sys.stderr)
+        return 2
+    if options.action == "start":  # a server of its own: GAMEDB_URL does not matter
+        uri = embedded.embedded_libpq_uri((options.data_dir or project.data_dir).resolve())
+        url = parse_url(uri, source="the embedded server")._replace(password=None)  # it has none: trust, local
+        print(url.render_as_string(hide_password=False))
+        return 0
     if options.action == "stop":
-        if os.environ.get(URL_ENV):
+        if options.data_dir is None and os.environ.get(URL_ENV):
             print(f"{URL_ENV} is set: there is no embedded server to stop", file=sys.stderr)
             return 1
-        stopped = embedded.stop_server(project.data_dir)
+        stopped = embedded.stop_server((options.data_dir or project.data_dir).resolve())
         print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
         return 0
     url = resolve_url(project)
