@@ -413,6 +413,22 @@ BOARD = [
 ]
 
 
+def test_an_index_on_a_view_the_same_revision_creates_is_not_asked_for_concurrently(project, database, fleet):
+    """squawk's exemption for a table made in the same file, extended to materialized views: what
+    autogenerate writes for a `MaterializedView(..., unique_key=...)` lints clean."""
+    later = ("board5", ["CREATE UNIQUE INDEX plain_key ON board.plain (n)"], [])  # plain exists before board5
+    extra = fleet({"board": [*BOARD, later]})
+    result = run_cli(["lint", "-x", "schema=board"], url=database.url, python_path=extra, cwd=project)
+
+    assert result.code == 1, result.output
+    assert [line.split(": ")[2] for line in findings(result)] == [
+        "gamedb-refresh-without-concurrently",  # board3: top, then plain (which board5 gives a unique index)
+        "gamedb-refresh-without-concurrently",
+        BLOCKING_INDEX,  # board5: the index on a view an earlier revision made
+    ]
+    assert findings(result)[2].startswith(f"{shown('board', 'board5')}: schema board, revision board5: ")
+
+
 def test_a_refresh_without_concurrently_of_a_view_with_a_unique_index_is_flagged(project, database, fleet):
     extra = fleet({"board": BOARD})
     result = run_cli(

@@ -19,16 +19,17 @@ from gamedb.objects import MaterializedView, declared_objects
 RULE = "gamedb-refresh-without-concurrently"
 RULES = frozenset({RULE})
 
-_NAME = r'(?:"[^"]+"|[A-Za-z_][\w$]*)'
-_REFRESH = re.compile(rf"\bREFRESH\s+MATERIALIZED\s+VIEW\s+(?!CONCURRENTLY\b)((?:{_NAME}\.)?{_NAME})", re.IGNORECASE)
+NAME = r'(?:"[^"]+"|[A-Za-z_][\w$]*)'
+_REFRESH = re.compile(rf"\bREFRESH\s+MATERIALIZED\s+VIEW\s+(?!CONCURRENTLY\b)((?:{NAME}\.)?{NAME})", re.IGNORECASE)
 _UNIQUE_INDEX = re.compile(
-    rf"\bCREATE\s+UNIQUE\s+INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?:{_NAME}\s+)?ON\s+(?:ONLY\s+)?"
-    rf"((?:{_NAME}\.)?{_NAME})",
+    rf"\bCREATE\s+UNIQUE\s+INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?:{NAME}\s+)?ON\s+(?:ONLY\s+)?"
+    rf"((?:{NAME}\.)?{NAME})",
     re.IGNORECASE,
 )
 
 
-def _bare(name: str) -> str:
+def bare(name: str) -> str:
+    """A relation's name as the catalog has it, without its schema (unquoted, or folded to lower case)."""
     last = name.rsplit(".", 1)[-1]
     return last[1:-1] if last.startswith('"') else last.lower()
 
@@ -37,7 +38,7 @@ def unique_indexed_views(schema: SchemaInfo, scripts: Iterable[str]) -> set[str]
     """Names of the schema's materialized views with a unique index (declared, or created in `scripts`)."""
     names = {o.name for o in declared_objects(schema.metadata) if isinstance(o, MaterializedView) and o.unique_key}
     for sql in scripts:
-        names.update(_bare(m.group(1)) for m in _UNIQUE_INDEX.finditer(sql))
+        names.update(bare(m.group(1)) for m in _UNIQUE_INDEX.finditer(sql))
     return names
 
 
@@ -45,7 +46,7 @@ def refresh_findings(file: str, sql: str, unique_indexed: set[str]) -> list[Squa
     """A finding, shaped like squawk's, for each plain refresh of a view in `unique_indexed`."""
     found = []
     for match in _REFRESH.finditer(sql):
-        view = _bare(match.group(1))
+        view = bare(match.group(1))
         if view not in unique_indexed:
             continue
         line = sql.count("\n", 0, match.start())

@@ -15,6 +15,7 @@ from gamedb.lint.baseline import BASELINE_NAME, Key, read_baseline, write_baseli
 from gamedb.lint.findings import Finding, flagged_statement
 from gamedb.lint.imports import import_findings
 from gamedb.lint.markers import Marker, read_markers
+from gamedb.lint.new_views import on_a_view_made_here
 from gamedb.lint.refresh import RULES as GAMEDB_RULES
 from gamedb.lint.refresh import refresh_findings, unique_indexed_views
 from gamedb.lint.scripts import RevisionFile, resolve_since, revision_sql, revisions_after, schema_revisions
@@ -143,6 +144,7 @@ def script_findings(
             (Path(tmp) / name).write_text(sql)
             scripts[name] = (revision, sql)
         found = run_squawk(Path(tmp), list(scripts), config, exclude)
+    found = [f for f in found if not on_a_view_made_here(f, scripts[f.file][1])]
     for info in {schemas[r.schema].name: schemas[r.schema] for r, _ in rendered}.values():
         own = {name: sql for name, (r, sql) in scripts.items() if r.schema == info.name}
         unique_indexed = unique_indexed_views(info, own.values())
