@@ -4,8 +4,18 @@ gamedb.migrate.squash_markers reads back (`squashed_revisions`, `squashed_checks
 
 from __future__ import annotations
 
+import re
+
 from gamedb.names import create_schema_sql, drop_schema_sql
 from gamedb.squash.statements import escape_for_text
+
+# squawk rules that the squash's own SQL breaks only in form: pg_dump writes an identity column as
+# CREATE TABLE, then ALTER TABLE ... ADD GENERATED ... AS IDENTITY, which squawk reports on a table
+# the same file created (it leaves such tables alone for its other rules). The file carries a
+# lint-ignore marker for each one its statements break, so a squashed history lints as it did.
+NEW_TABLE_FORMS = {
+    "ban-alter-identity": re.compile(r"\bALTER\s+TABLE\b.*\bADD\s+GENERATED\b.*\bAS\s+IDENTITY\b", re.I | re.S),
+}
 
 FILE = '''\
 """{message}
@@ -29,7 +39,7 @@ depends_on: str | None = None
 # what this revision replaced, oldest first, and the checksums their files had (gamedb reads these lines)
 squashed_revisions: tuple[str, ...] = {replaced!r}
 squashed_checksums: dict[str, str] = {checksums!r}
-{dropped}
+{dropped}{markers}
 STATEMENTS: tuple[str, ...] = (
 {statements}
 )
@@ -68,7 +78,13 @@ def render_squash(
     if dropped_steps:
         lines = "\n".join(f"#   {step}" for step in dropped_steps)
         dropped = f"\n# data steps left out on purpose (--drop-data-steps):\n{lines}\n"
+    markers = "".join(
+        f"# gamedb: lint-ignore {rule} -- pg_dump's form of what this revision creates, on a table it creates\n"
+        for rule, form in NEW_TABLE_FORMS.items()
+        if any(form.search(statement) for statement in statements)
+    )
     return FILE.format(
+        markers=f"\n{markers}" if markers else "",
         message=message,
         revision=revision,
         count=len(replaced),
