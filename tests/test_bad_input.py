@@ -481,3 +481,25 @@ def test_the_readmes_first_revision_command_works_once_then_refuses_before_writi
         assert list(layout.versions_dir.glob("*.py")) == [init]
     later = run_cli(["revision", "-x", "schema=chat", "-m", "add rooms"], url=url, python_path=extra)
     assert later.code == 0, later.output
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["server", "start", ""], 2, "server start: '' is not a directory"),
+        (["server", "stop", " "], 2, "server stop: ' ' is not a directory"),
+        (["server", "start", "{file}"], 2, "is not a directory"),
+        (["server", "url", "{dir}"], 2, "server url takes no DIR"),
+        (["server", "start", "/proc/gamedb-no-such-dir"], 1, "server start: can't use '/proc/gamedb-no-such-dir'"),
+    ],
+)
+def test_a_bad_server_directory_is_one_line_and_starts_nothing(tmp_path, args, code, fragment):
+    (tmp_path / "a-file").write_text("x")
+    args = [a.format(file=tmp_path / "a-file", dir=tmp_path) for a in args]
+    before = sorted(p.name for p in REPO.iterdir())
+
+    result = run_cli(args, url=None)
+
+    assert result.code == code
+    assert_one_line_error(result, fragment)
+    assert sorted(p.name for p in REPO.iterdir()) == before  # no pgdata made in the working directory

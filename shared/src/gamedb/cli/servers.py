@@ -38,7 +38,6 @@ def add_server_command(sub: Any) -> None:
     server.add_argument(
         "data_dir",
         nargs="?",
-        type=Path,
         metavar="DIR",
         help="start/stop: the server whose data is in DIR (default: the project's own, .gamedb)",
     )
@@ -84,8 +83,16 @@ def cmd_server(options: Namespace, project: Project, schemas: dict[str, SchemaIn
     if options.data_dir is not None and options.action == "url":
         print("gamedb: error: server url takes no DIR (it names the project's server)", file=sys.stderr)
         return 2
+    data_dir = project.data_dir if options.data_dir is None else Path(options.data_dir)
+    if options.data_dir is not None and (not options.data_dir.strip() or (data_dir.exists() and not data_dir.is_dir())):
+        print(f"gamedb: error: server {options.action}: {options.data_dir!r} is not a directory", file=sys.stderr)
+        return 2
     if options.action == "start":  # a server of its own: GAMEDB_URL does not matter
-        uri = embedded.embedded_libpq_uri((options.data_dir or project.data_dir).resolve())
+        try:
+            uri = embedded.embedded_libpq_uri(data_dir.resolve())
+        except OSError as exc:  # the directory can't be made there (a missing or read-only parent)
+            print(f"gamedb: error: server start: can't use {str(data_dir)!r}: {exc.strerror}", file=sys.stderr)
+            return 1
         url = parse_url(uri, source="the embedded server")._replace(password=None)  # it has none: trust, local
         print(url.render_as_string(hide_password=False))
         return 0
@@ -93,12 +100,12 @@ def cmd_server(options: Namespace, project: Project, schemas: dict[str, SchemaIn
         if options.data_dir is None and os.environ.get(URL_ENV):
             print(f"{URL_ENV} is set: there is no embedded server to stop", file=sys.stderr)
             return 1
-        stopped = embedded.stop_server((options.data_dir or project.data_dir).resolve())
+        stopped = embedded.stop_server(data_dir.resolve())
         print("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
         return 0
     url = resolve_url(project)
-    data_dir = relative(str(project.data_dir), project)
-    source = URL_ENV if os.environ.get(URL_ENV) else f"embedded PostgreSQL, data in {data_dir}"
+    shown = relative(str(project.data_dir), project)
+    source = URL_ENV if os.environ.get(URL_ENV) else f"embedded PostgreSQL, data in {shown}"
     print(f"database: {source}")
     print(f"connect:  psql '{libpq_url(url)}'")
     if has_secret(url):  # left out of the line above: psql asks for it, or reads PGPASSWORD / ~/.pgpass
