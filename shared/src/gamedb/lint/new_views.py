@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import re
 
-from gamedb.lint.refresh import NAME, bare
+from gamedb.lint.refresh import INDEX, NAME, bare
 from gamedb.lint.squawk import SquawkFinding
 
 RULE = "require-concurrent-index-creation"
-_INDEX = re.compile(
-    rf"\bCREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?:{NAME}\s+)?ON\s+(?:ONLY\s+)?"
-    rf"((?:{NAME}\.)?{NAME})",
-    re.IGNORECASE,
-)
 _VIEW = re.compile(rf"\bCREATE\s+MATERIALIZED\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?((?:{NAME}\.)?{NAME})", re.IGNORECASE)
 
 
@@ -29,8 +24,8 @@ def on_a_view_made_here(finding: SquawkFinding, sql: str) -> bool:
     lines = sql.split("\n")
     begin = sum(len(line) + 1 for line in lines[: finding.line])  # the flagged lines, whole
     end = sum(len(line) + 1 for line in lines[: finding.line_end + 1])
-    index = _INDEX.search(sql, begin, end)
+    index = INDEX.search(sql, begin, end)
     if index is None:
         return False
     made_before = {bare(view.group(1)) for view in _VIEW.finditer(sql, 0, index.start())}
-    return bare(index.group(1)) in made_before
+    return bare(index.group(2)) in made_before

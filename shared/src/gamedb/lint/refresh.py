@@ -21,8 +21,9 @@ RULES = frozenset({RULE})
 
 NAME = r'(?:"[^"]+"|[A-Za-z_][\w$]*)'
 _REFRESH = re.compile(rf"\bREFRESH\s+MATERIALIZED\s+VIEW\s+(?!CONCURRENTLY\b)((?:{NAME}\.)?{NAME})", re.IGNORECASE)
-_UNIQUE_INDEX = re.compile(
-    rf"\bCREATE\s+UNIQUE\s+INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?:{NAME}\s+)?ON\s+(?:ONLY\s+)?"
+# CREATE [UNIQUE] INDEX ... ON <relation>: group 1 is UNIQUE when it is, group 2 the relation
+INDEX = re.compile(
+    rf"\bCREATE\s+(UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?:{NAME}\s+)?ON\s+(?:ONLY\s+)?"
     rf"((?:{NAME}\.)?{NAME})",
     re.IGNORECASE,
 )
@@ -38,7 +39,7 @@ def unique_indexed_views(schema: SchemaInfo, scripts: Iterable[str]) -> set[str]
     """Names of the schema's materialized views with a unique index (declared, or created in `scripts`)."""
     names = {o.name for o in declared_objects(schema.metadata) if isinstance(o, MaterializedView) and o.unique_key}
     for sql in scripts:
-        names.update(bare(m.group(1)) for m in _UNIQUE_INDEX.finditer(sql))
+        names.update(bare(m.group(2)) for m in INDEX.finditer(sql) if m.group(1))
     return names
 
 
