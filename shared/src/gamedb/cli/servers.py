@@ -77,22 +77,20 @@ def cmd_move(options: Namespace, project: Project, schemas: dict[str, SchemaInfo
 def cmd_server(options: Namespace, project: Project, schemas: dict[str, SchemaInfo]) -> int:
     """`server url`: how to connect (no secret printed); `server start [DIR]`: start an embedded server and
     print its URL alone; `server stop [DIR]`: stop one."""
+    from gamedb.errors import CommandFailed, InvalidOption
     from gamedb.server import embedded
     from gamedb.server.urls import URL_ENV, has_secret, libpq_url, parse_url, resolve_url
 
     if options.data_dir is not None and options.action == "url":
-        print("gamedb: error: server url takes no DIR (it names the project's server)", file=sys.stderr)
-        return 2
+        raise InvalidOption("server url takes no DIR (it names the project's server)")
     data_dir = project.data_dir if options.data_dir is None else Path(options.data_dir)
     if options.data_dir is not None and (not options.data_dir.strip() or (data_dir.exists() and not data_dir.is_dir())):
-        print(f"gamedb: error: server {options.action}: {options.data_dir!r} is not a directory", file=sys.stderr)
-        return 2
+        raise InvalidOption(f"server {options.action}: {options.data_dir!r} is not a directory")
     if options.action == "start":  # a server of its own: GAMEDB_URL does not matter
         try:
             uri = embedded.embedded_libpq_uri(data_dir.resolve())
         except OSError as exc:  # the directory can't be made there (a missing or read-only parent)
-            print(f"gamedb: error: server start: can't use {str(data_dir)!r}: {exc.strerror}", file=sys.stderr)
-            return 1
+            raise CommandFailed(f"server start: can't use {str(data_dir)!r}: {exc.strerror}") from None
         url = parse_url(uri, source="the embedded server")._replace(password=None)  # it has none: trust, local
         print(url.render_as_string(hide_password=False))
         return 0
